@@ -1,0 +1,137 @@
+"""Running a bridge from the command line.
+
+``python -m bridgekit.cli --network NAME`` (or a bridge's own ``python -m
+bridges.<network>``, which calls ``main`` with its connector):
+
+- no config file yet: write the example config and say which fields to fill in;
+- ``-g``: generate the registration (random tokens) and save the tokens in the config;
+- otherwise: validate the config and run the bridge until interrupted.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import os
+import signal
+import sys
+from collections.abc import Callable
+from importlib.metadata import entry_points
+from pathlib import Path
+
+from ruamel.yaml import YAML
+
+from .config import Config, ConfigError, example_config, validate
+from .network.connector import NetworkConnector
+from .registration import generate_tokens, registration_from_config
+
+log = logging.getLogger("bridgekit.cli")
+
+ConnectorFactory = Callable[[], NetworkConnector]
+
+
+def find_network(name: str) -> ConnectorFactory:
+    """The connector class registered as ``name`` in the ``bridgekit.networks`` group."""
+    found = {ep.name: ep for ep in entry_points(group="bridgekit.networks")}
+    if name not in found:
+        known = ", ".join(sorted(found)) or "none"
+        raise SystemExit(f"No network plugin named {name!r} is installed (installed: {known}).")
+    factory: ConnectorFactory = found[name].load()
+    return factory
+
+
+def _example(connector: NetworkConnector, port: int = 29300) -> str:
+    name = connector.name
+    return example_config(name.network_id, name.display_name, port, connector.example_config)
+
+
+def write_registration(config: Config, path: Path) -> None:
+    """Generate tokens into ``config``, save it, and write the registration to ``path``."""
+    generate_tokens(config)
+    config.save()
+    yaml = YAML()
+    with path.open("w") as stream:
+        yaml.dump(registration_from_config(config), stream)
+    os.chmod(path, 0o600)
+
+
+async def _run(connector: NetworkConnector, config: Config) -> None:
+    from .bridge import Bridge
+
+    bridge = Bridge(connector, config)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    await bridge.start()
+    try:
+        await stop.wait()
+    finally:
+        await bridge.stop()
+
+
+def _check_config(config: Config, registration: Path) -> int:
+    from .doctor import run_checks
+
+    checks = asyncio.run(run_checks(config, registration))
+    for check in checks:
+        print(check)
+    failed = [c for c in checks if not c.ok]
+    print("All checks passed." if not failed else f"{len(failed)} check(s) failed.")
+    return 1 if failed else 0
+
+
+def main(factory: ConnectorFactory | None = None, argv: list[str] | None = None) -> None:
+    """Command-line entry point of a bridge."""
+    parser = argparse.ArgumentParser(description="Run a bridgekit bridge.")
+    if factory is None:
+        parser.add_argument("--network", required=True, help="the network plugin to run")
+    parser.add_argument("-c", "--config", type=Path, default=Path("config.yaml"))
+    parser.add_argument("-g", "--generate-registration", action="store_true")
+    parser.add_argument("-r", "--registration", type=Path, default=Path("registration.yaml"))
+    parser.add_argument(
+        "--check-config",
+        action="store_true",
+        help="check the config, registration, database and homeserver, then exit",
+    )
+    args = parser.parse_args(argv)
+    connector = (factory or find_network(args.network))()
+    logging.basicConfig(
+        level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
+    if not args.config.exists():
+        args.config.write_text(_example(connector))
+        print(
+            f"Wrote an example config to {args.config}. Fill in homeserver.address, "
+            "homeserver.domain, appservice.address and bridge.permissions, then run with -g "
+            "to generate the registration."
+        )
+        sys.exit(0)
+    try:
+        config = Config.load(args.config, _example(connector))
+        config.apply_env(os.environ)
+        if args.generate_registration:
+            write_registration(config, args.registration)
+            print(
+                f"Wrote {args.registration}. Add its path to app_service_config_files in your "
+                "homeserver's config, restart the homeserver, then start the bridge."
+            )
+            sys.exit(0)
+        if args.check_config:
+            sys.exit(_check_config(config, args.registration))
+        level = str(config.get("logging.level") or "INFO").upper()
+        logging.getLogger().setLevel(level)
+        validate(config)
+    except ConfigError as e:
+        sys.exit(str(e))
+    from .bridge import StartupError
+
+    try:
+        asyncio.run(_run(connector, config))
+    except StartupError as e:
+        sys.exit(f"The bridge could not start: {e}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,1 @@
+"""The Matrix side of the core: appservice transactions and event routing."""

@@ -1,0 +1,1 @@
+"""Network plugins bundled with bridgekit, one package per network."""

@@ -1,0 +1,103 @@
+"""Catching up after downtime: messages a channel got while the bridge was away.
+
+For every channel that has a portal the login keeps the newest message ID it saw
+(in its metadata, saved a few seconds after it changes and at disconnect). After
+the first READY of a process, each such channel's messages newer than that are
+fetched (up to ``backfill_limit``) and handed to the core as a ``RemoteBackfill``,
+which skips any message that was bridged already.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from typing import TYPE_CHECKING, Any
+
+import discord
+
+from bridgekit.network import RemoteBackfill
+
+from . import guilds
+from .settings import GuildMode
+from .to_matrix import portal_key
+
+if TYPE_CHECKING:
+    from .client import DiscordClient
+    from .gateway import GatewayListener
+
+log = logging.getLogger("bridgekit.discord.backfill")
+
+SAVE_DELAY = 5.0
+"""Seconds between a new message and saving the channel positions (one write for
+a burst of messages, not one per message)."""
+
+
+class Backfill:
+    """The per-channel positions of one login, and the catch-up after a start."""
+
+    def __init__(self, client: DiscordClient) -> None:
+        self.client = client
+        self._save_task: asyncio.Task[None] | None = None
+
+    @property
+    def positions(self) -> dict[str, Any]:
+        """Channel ID → the newest message ID seen there."""
+        positions: dict[str, Any] = self.client.login.metadata.setdefault("channels", {})
+        return positions
+
+    def seen(self, channel_id: int, message_id: int) -> None:
+        """Note a message of a bridged channel."""
+        key = str(channel_id)
+        if int(self.positions.get(key) or 0) >= message_id:
+            return
+        self.positions[key] = str(message_id)
+        if self._save_task is None or self._save_task.done():
+            self._save_task = asyncio.create_task(self._save_later())
+
+    async def _save_later(self) -> None:
+        await asyncio.sleep(SAVE_DELAY)
+        await self.client.login.save()
+
+    async def flush(self) -> None:
+        """Save the positions now (at disconnect)."""
+        task, self._save_task = self._save_task, None
+        if task is not None and not task.done():
+            task.cancel()
+            await self.client.login.save()
+
+    async def catch_up(self, listener: GatewayListener) -> None:
+        """Bridge what each known channel got since its saved position."""
+        limit = self.client.settings.backfill_limit
+        if limit <= 0:
+            return
+        for channel_id, last in list(self.positions.items()):
+            channel = listener.get_channel(int(channel_id))
+            if not isinstance(channel, discord.TextChannel):
+                continue
+            if guilds.mode_of(self.client, channel.guild.id) == GuildMode.NOTHING:
+                continue
+            if channel.last_message_id is not None and channel.last_message_id <= int(last):
+                continue
+            try:
+                await self._channel(listener, channel, int(last), limit)
+            except discord.HTTPException as e:
+                log.warning("Could not backfill channel %s: %s", channel.id, e)
+
+    async def _channel(
+        self, listener: GatewayListener, channel: discord.TextChannel, last: int, limit: int
+    ) -> None:
+        missed = [m async for m in channel.history(limit=limit) if m.id > last]
+        missed.reverse()
+        messages = [
+            listener.remote_message(m)
+            for m in missed
+            if m.type in (discord.MessageType.default, discord.MessageType.reply)
+            and not listener.is_own_echo(m)
+        ]
+        if missed:
+            self.seen(channel.id, missed[-1].id)
+        if messages:
+            log.info("Backfilling %d messages in channel %s", len(messages), channel.id)
+            await self.client.login.queue_remote_event(
+                RemoteBackfill(portal=portal_key(channel.id), messages=messages)
+            )

@@ -1,0 +1,196 @@
+"""Catching up on what was said while the bridge was away (IRCv3 ``draft/chathistory``).
+
+The client remembers when it last heard from the server (the server time of the last
+message, and the moment of every registration), in the login's metadata so that a
+restart knows it too. After each registration it asks which private chats had
+messages since then (``CHATHISTORY TARGETS``), and, for those and for every channel
+it was in before (once it is joined again), for the newest messages after that moment
+(``CHATHISTORY LATEST <chat> timestamp=…``); each chat's messages go to the core as
+one ``RemoteBackfill``. Messages that
+were already bridged are dropped by the core, which recognises their msgids, so
+asking for a little more than the gap is harmless; messages without a msgid could
+not be recognised and are skipped.
+
+Servers without chathistory (InspIRCd 3, Libera's Solanum) simply get no catch-up.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from datetime import datetime, timedelta
+from typing import TYPE_CHECKING
+
+from bridgekit.network import FetchResult, RemoteBackfill, RemoteMessage
+
+from . import to_matrix
+from .protocol import (
+    ChatHistoryError,
+    IRCConnection,
+    MessageEvent,
+    NotConnectedError,
+    by_msgid,
+    by_time,
+)
+from .protocol.chathistory import Subcommand
+
+if TYPE_CHECKING:
+    from .client import IRCClient
+
+log = logging.getLogger("bridgekit.irc.backfill")
+
+#: The login metadata key of the last moment the connection heard from the server.
+SEEN_KEY = "seen_at"
+# Servers of one network stamp messages with their own clocks: ask from a little
+# earlier than we last heard (the duplicates are dropped by msgid).
+_MARGIN = timedelta(seconds=5)
+# Saving the login row on every message would be a write per line; after a crash the
+# catch-up simply starts this much earlier.
+_SAVE_INTERVAL = 30.0
+_REQUEST_TIMEOUT = 15.0
+# How many private chats with missed messages one catch-up bridges.
+_TARGETS_LIMIT = 50
+_CAPS = frozenset({"draft/chathistory", "chathistory"})
+
+
+class Backfill:
+    """The catch-up of one client (one IRC connection)."""
+
+    def __init__(self, client: IRCClient) -> None:
+        self.client = client
+        self.seen_at = _parse(client.login.metadata.get(SEEN_KEY))
+        self._saved = self.seen_at
+        self._saved_at = 0.0
+        self._since: datetime | None = None
+        self._pending: set[str] = set()
+
+    @staticmethod
+    def offered(conn: IRCConnection) -> bool:
+        """Whether the server can tell us its history."""
+        return bool(_CAPS & conn.caps)
+
+    def saw(self, moment: datetime) -> None:
+        """Something the server sent at ``moment`` was bridged."""
+        if self.seen_at is None or moment > self.seen_at:
+            self.seen_at = moment
+            self.client.login.metadata[SEEN_KEY] = moment.isoformat()
+
+    async def save(self, *, force: bool = False) -> None:
+        """Store the last-seen moment (at most every few seconds unless ``force``)."""
+        if self.seen_at == self._saved:
+            return
+        now = asyncio.get_running_loop().time()
+        if not force and now - self._saved_at < _SAVE_INTERVAL:
+            return
+        self._saved, self._saved_at = self.seen_at, now
+        await self.client.login.save()
+
+    async def registered(self, conn: IRCConnection, moment: datetime) -> None:
+        """The connection (re)registered at ``moment``: bridge what private chats
+        missed, and note which channels have a gap to fill once they are joined again.
+        Runs before any later event of the connection is handled."""
+        since = self.seen_at
+        active = since is not None and self.client.settings.backfill_limit > 0
+        active = active and self.offered(conn)
+        self._since = since
+        self._pending = {conn.casefold(name) for name, _ in conn.channels} if active else set()
+        self.saw(moment)
+        await self.save(force=True)
+        if active and since is not None:
+            await self._private_chats(conn, since, moment)
+
+    async def _private_chats(self, conn: IRCConnection, since: datetime, until: datetime) -> None:
+        """Ask which chats had messages since ``since`` (``CHATHISTORY TARGETS``) and
+        bridge those of the private ones (channels catch up when they are joined)."""
+        try:
+            async with asyncio.timeout(_REQUEST_TIMEOUT):
+                targets = await conn.chathistory_targets(
+                    since - _MARGIN, until + _MARGIN, _TARGETS_LIMIT
+                )
+        except (ChatHistoryError, NotConnectedError, TimeoutError) as e:
+            log.warning(
+                "Login %s could not list its missed chats: %s",
+                self.client.login.id,
+                str(e) or "timeout",
+            )
+            return
+        for found in targets:
+            nick = found.target
+            if conn.is_channel(nick) or conn.casefold(nick) == conn.casefold(conn.nick):
+                continue
+            self.client.nicks[conn.casefold(nick)] = nick
+            await self._catch_up(conn, nick, since)
+
+    async def _catch_up(self, conn: IRCConnection, target: str, since: datetime) -> None:
+        limit = self.client.settings.backfill_limit
+        messages = await self.history(conn, "LATEST", target, by_time(since - _MARGIN), limit)
+        if not messages:
+            return
+        log.info(
+            "Login %s caught up on %d messages in %s", self.client.login.id, len(messages), target
+        )
+        await self.client.login.queue_remote_event(
+            RemoteBackfill(portal=self.client.portal_key(target), messages=messages)
+        )
+
+    async def channel_joined(self, conn: IRCConnection, channel: str) -> None:
+        """Bridge what was said in ``channel`` since we last heard from the server, if
+        we were in it before this registration. Runs before any later live event is
+        handled, so the missed messages come first."""
+        folded = conn.casefold(channel)
+        if folded not in self._pending or self._since is None:
+            return
+        self._pending.discard(folded)
+        await self._catch_up(conn, channel, self._since)
+
+    async def fetch(self, target: str, after: str | None, limit: int) -> FetchResult:
+        """``BackfillingNetwork.fetch_messages``: messages of ``target`` after the msgid
+        ``after`` (the newest ones when ``None``), oldest first."""
+        conn = self.client.require_connection()
+        if after is None:
+            messages = await self.history(conn, "LATEST", target, "*", limit)
+        else:
+            messages = await self.history(conn, "AFTER", target, by_msgid(after), limit)
+        found = messages or []
+        return FetchResult(found, has_more=len(found) >= limit)
+
+    async def history(
+        self, conn: IRCConnection, subcommand: Subcommand, target: str, selector: str, limit: int
+    ) -> list[RemoteMessage] | None:
+        """The messages of ``target`` that the server returns for one CHATHISTORY
+        request, as remote messages; ``None`` when the server offers no history or did
+        not answer."""
+        if not self.offered(conn):
+            return None
+        try:
+            async with asyncio.timeout(_REQUEST_TIMEOUT):
+                events = await conn.chathistory(subcommand, target, selector, limit)
+        except (ChatHistoryError, NotConnectedError, TimeoutError) as e:
+            log.warning(
+                "Login %s got no history of %s: %s",
+                self.client.login.id,
+                target,
+                str(e) or "timeout",
+            )
+            return None
+        folded = conn.casefold(target)
+        messages = []
+        for event in events:
+            if (
+                isinstance(event, MessageEvent)
+                and event.msgid
+                and not event.source.is_server
+                and conn.casefold(event.conversation) == folded
+            ):
+                messages.append(to_matrix.message(self.client, conn, event))
+                self.saw(event.time)
+        return messages
+
+
+def _parse(value: object) -> datetime | None:
+    if not isinstance(value, str):
+        return None
+    try:
+        return datetime.fromisoformat(value)
+    except ValueError:
+        return None

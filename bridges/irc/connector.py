@@ -1,0 +1,96 @@
+"""The IRC network plugin: bouncer-style connections for Matrix users.
+
+Each login is one Matrix user's own connection to an IRC network; the user's channels
+and private chats become portal rooms of their own. ``example-config.yaml`` beside
+this module documents the settings.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Mapping
+from typing import Any
+
+from bridgekit.network import (
+    LoginFlow,
+    LoginHandle,
+    LoginID,
+    LoginProcess,
+    NetworkClient,
+    NetworkCommand,
+    NetworkConnector,
+    NetworkName,
+)
+
+from .client import IRCClient
+from .commands import network_commands
+from .login import IRCLogin
+from .protocol import IRCConnection
+from .settings import IRCSettings, NetworkSettings, example_section
+
+log = logging.getLogger("bridgekit.irc")
+
+FLOW_ID = "irc"
+
+
+class IRCConnector(NetworkConnector):
+    """The IRC network: one instance per bridge process."""
+
+    name = NetworkName("IRC", "irc", url="https://ircv3.net/")
+    example_config = example_section()
+
+    def __init__(self) -> None:
+        self.settings = IRCSettings(networks={})
+        self._handed_over: dict[LoginID, IRCConnection] = {}
+        #: The client of every loaded login (commands find theirs here).
+        self.clients: dict[LoginID, IRCClient] = {}
+
+    def load_config(self, section: dict[str, Any]) -> None:
+        super().load_config(section)
+        self.settings = IRCSettings.parse(section)
+
+    def get_commands(self) -> list[NetworkCommand]:
+        return network_commands(self)
+
+    async def stop(self) -> None:
+        pending, self._handed_over = self._handed_over, {}
+        await asyncio.gather(*(conn.stop(grace=0) for conn in pending.values()))
+
+    def get_login_flows(self) -> list[LoginFlow]:
+        return [
+            LoginFlow(FLOW_ID, "IRC network", "Connect to an IRC network with a nick (and SASL)")
+        ]
+
+    async def create_login(self, user_mxid: str, flow_id: str) -> LoginProcess:
+        return IRCLogin(self, user_mxid)
+
+    def hand_over(self, login_id: LoginID, conn: IRCConnection) -> None:
+        """Keep the registered connection of a login that just completed, for its
+        client (``load_user_login`` follows right after)."""
+        self._handed_over[login_id] = conn
+
+    def network_of(self, metadata: Mapping[str, Any]) -> NetworkSettings | None:
+        """The settings of a login's network: a configured one, or the custom server
+        the user gave; ``None`` when the network is no longer configured."""
+        server = metadata.get("server")
+        if isinstance(server, Mapping):
+            return self.settings.custom_network(
+                str(server["host"]), int(server["port"]), bool(server["tls"])
+            )
+        return self.settings.networks.get(str(metadata.get("network", "")))
+
+    async def load_user_login(self, login: LoginHandle) -> NetworkClient:
+        conn = self._handed_over.pop(login.id, None)
+        client = IRCClient(login, self, self.network_of(login.metadata), conn)
+        self.clients[login.id] = client
+        return client
+
+    def forget(self, client: IRCClient) -> None:
+        """A client was disconnected for good (logout, replaced, shutdown)."""
+        if self.clients.get(client.login.id) is client:
+            del self.clients[client.login.id]
+
+    def clients_of(self, user_mxid: str) -> list[IRCClient]:
+        """The clients of one Matrix user's logins."""
+        return [c for c in self.clients.values() if c.login.user_mxid == user_mxid]

@@ -1,0 +1,219 @@
+"""The IRC bridge's config section (``network:``), read into typed settings.
+
+The shipped example is ``example-config.yaml`` beside this module. ``networks`` is a
+YAML list on purpose: the core merges an operator's config into the example key by
+key, and a list is replaced as a whole, so the example's network does not linger in
+the config of an operator who lists their own networks.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from importlib import resources
+from typing import Any
+
+from .protocol import (
+    ConnectionConfig,
+    FloodControl,
+    ReconnectPolicy,
+    SaslCredentials,
+    ServerAddress,
+)
+
+#: The login's network answer that asks for a server of the user's own choice.
+CUSTOM_NETWORK = "custom"
+
+_NETWORK_ID_RE = re.compile(r"^[a-z0-9][a-z0-9.-]*$")
+_DEFAULT_LEVELS = {"~": 90, "&": 75, "@": 50, "%": 25, "+": 10}
+
+
+def example_section() -> str:
+    """The IRC network's section of the example config, as YAML text."""
+    return resources.files("bridges.irc").joinpath("example-config.yaml").read_text()
+
+
+@dataclass(frozen=True, slots=True)
+class NetworkSettings:
+    """One IRC network users may connect to. ``id`` names it in login and user IDs."""
+
+    id: str
+    name: str
+    servers: tuple[ServerAddress, ...]
+    verify_tls: bool = True
+    flood: FloodControl = field(default_factory=FloodControl)
+    reconnect: ReconnectPolicy = field(default_factory=ReconnectPolicy)
+
+    def connection_config(
+        self,
+        nick: str,
+        realname: str,
+        sasl: Mapping[str, Any] | None = None,
+        channels: tuple[tuple[str, str | None], ...] = (),
+    ) -> ConnectionConfig:
+        """The protocol client's config for a user of this network. ``sasl`` is the
+        login's stored ``{"username", "password"}`` (SASL PLAIN), ``channels`` the
+        channels to join after every registration."""
+        credentials = None
+        if sasl:
+            credentials = SaslCredentials(
+                "PLAIN", str(sasl.get("username") or nick), str(sasl.get("password") or "")
+            )
+        return ConnectionConfig(
+            servers=self.servers,
+            nick=nick,
+            realname=realname,
+            sasl=credentials,
+            tls_verify=self.verify_tls,
+            flood=self.flood,
+            reconnect=self.reconnect,
+            channels=channels,
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class IRCSettings:
+    """The validated ``network:`` section."""
+
+    networks: dict[str, NetworkSettings]
+    allow_custom_servers: bool = False
+    flood: FloodControl = field(default_factory=FloodControl)
+    reconnect: ReconnectPolicy = field(default_factory=ReconnectPolicy)
+    power_levels: dict[str, int] = field(default_factory=lambda: dict(_DEFAULT_LEVELS))
+    max_lines: int = 5
+    backfill_limit: int = 100
+
+    @classmethod
+    def parse(cls, section: Mapping[str, Any]) -> IRCSettings:
+        """Read the ``network:`` section; raise ``ValueError`` naming the bad field."""
+        flood = _flood(section.get("flood"), "network.flood", FloodControl())
+        reconnect = _reconnect(section.get("reconnect"), "network.reconnect", ReconnectPolicy())
+        raw_networks = section.get("networks") or []
+        if not isinstance(raw_networks, Sequence) or isinstance(raw_networks, str):
+            raise ValueError("config: network.networks must be a list of networks.")
+        networks: dict[str, NetworkSettings] = {}
+        for index, raw in enumerate(raw_networks):
+            network = _network(raw, f"network.networks[{index}]", flood, reconnect)
+            if network.id in networks or network.id == CUSTOM_NETWORK:
+                raise ValueError(
+                    f"config: network.networks[{index}].id {network.id!r} is used twice "
+                    f"(or is the reserved word {CUSTOM_NETWORK!r}); give each network its own."
+                )
+            networks[network.id] = network
+        levels = section.get("power_levels")
+        power_levels = dict(_DEFAULT_LEVELS)
+        if levels is not None:
+            if not isinstance(levels, Mapping):
+                raise ValueError(
+                    'config: network.power_levels must map prefixes to levels, "@": 50'
+                )
+            for symbol, level in levels.items():
+                if not isinstance(level, int) or isinstance(level, bool) or not 0 <= level < 100:
+                    raise ValueError(
+                        f"config: network.power_levels[{symbol!r}] is {level!r}; use a number "
+                        "from 0 to 99 (the bot keeps 100)."
+                    )
+                power_levels[str(symbol)] = level
+        return cls(
+            networks=networks,
+            allow_custom_servers=bool(section.get("allow_custom_servers", False)),
+            flood=flood,
+            reconnect=reconnect,
+            power_levels=power_levels,
+            max_lines=_count(section, "max_lines", 5, minimum=1),
+            backfill_limit=_count(section, "backfill_limit", 100, minimum=0),
+        )
+
+    def level_of(self, prefixes: str) -> int:
+        """The power level of a member holding the status ``prefixes`` (``"@+"``)."""
+        return max((self.power_levels.get(symbol, 0) for symbol in prefixes), default=0)
+
+    def custom_network(self, host: str, port: int, tls: bool) -> NetworkSettings:
+        """Settings for a server a user named at login (its host is its network ID)."""
+        host = host.lower()
+        return NetworkSettings(
+            host, host, (ServerAddress(host, port, tls),), True, self.flood, self.reconnect
+        )
+
+
+def _network(
+    raw: Any, where: str, default_flood: FloodControl, default_reconnect: ReconnectPolicy
+) -> NetworkSettings:
+    if not isinstance(raw, Mapping):
+        raise ValueError(f"config: {where} must be a mapping with id, name and servers.")
+    network_id = raw.get("id")
+    if not isinstance(network_id, str) or not _NETWORK_ID_RE.match(network_id):
+        raise ValueError(
+            f"config: {where}.id is {network_id!r}; use lowercase letters, digits, dots and "
+            "dashes, e.g. libera."
+        )
+    raw_servers = raw.get("servers")
+    if not isinstance(raw_servers, Sequence) or isinstance(raw_servers, str) or not raw_servers:
+        raise ValueError(f"config: {where}.servers must list at least one server (host, port).")
+    servers = tuple(
+        _server(server, f"{where}.servers[{i}]") for i, server in enumerate(raw_servers)
+    )
+    return NetworkSettings(
+        id=network_id,
+        name=str(raw.get("name") or network_id),
+        servers=servers,
+        verify_tls=bool(raw.get("verify_tls", True)),
+        flood=_flood(raw.get("flood"), f"{where}.flood", default_flood),
+        reconnect=_reconnect(raw.get("reconnect"), f"{where}.reconnect", default_reconnect),
+    )
+
+
+def _server(raw: Any, where: str) -> ServerAddress:
+    if not isinstance(raw, Mapping) or not isinstance(raw.get("host"), str) or not raw["host"]:
+        raise ValueError(f"config: {where} needs a host, e.g. host: irc.libera.chat")
+    tls = bool(raw.get("tls", True))
+    port = raw.get("port", 6697 if tls else 6667)
+    if not isinstance(port, int) or isinstance(port, bool) or not 0 < port < 65536:
+        raise ValueError(f"config: {where}.port is {port!r}; use a port number, e.g. 6697.")
+    return ServerAddress(raw["host"], port, tls)
+
+
+def _flood(raw: Any, where: str, default: FloodControl) -> FloodControl:
+    if raw is None:
+        return default
+    if not isinstance(raw, Mapping):
+        raise ValueError(f"config: {where} must be a mapping with enabled, burst and interval.")
+    try:
+        return FloodControl(
+            burst=int(raw.get("burst", default.burst)),
+            interval=float(raw.get("interval", default.interval)),
+            enabled=bool(raw.get("enabled", default.enabled)),
+        )
+    except (TypeError, ValueError) as e:
+        raise ValueError(
+            f"config: {where} is invalid ({e}); burst is a whole number >= 1 and interval a "
+            "number of seconds >= 0."
+        ) from e
+
+
+def _reconnect(raw: Any, where: str, default: ReconnectPolicy) -> ReconnectPolicy:
+    if raw is None:
+        return default
+    if not isinstance(raw, Mapping):
+        raise ValueError(f"config: {where} must be a mapping with initial_delay and max_delay.")
+    try:
+        initial = float(raw.get("initial_delay", default.initial_delay))
+        maximum = float(raw.get("max_delay", default.max_delay))
+    except (TypeError, ValueError) as e:
+        raise ValueError(f"config: {where} is invalid ({e}); use numbers of seconds.") from e
+    if not 0 < initial <= maximum:
+        raise ValueError(
+            f"config: {where} needs 0 < initial_delay <= max_delay (seconds), e.g. "
+            "initial_delay: 2, max_delay: 300."
+        )
+    return ReconnectPolicy(
+        initial_delay=initial, max_delay=maximum, factor=default.factor, jitter=default.jitter
+    )
+
+
+def _count(section: Mapping[str, Any], key: str, default: int, *, minimum: int) -> int:
+    value = section.get(key, default)
+    if not isinstance(value, int) or isinstance(value, bool) or value < minimum:
+        raise ValueError(f"config: network.{key} is {value!r}; use a whole number >= {minimum}.")
+    return value

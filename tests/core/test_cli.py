@@ -1,0 +1,72 @@
+"""The command line: first run writes a config, -g writes a registration Synapse accepts."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+from ruamel.yaml import YAML
+
+from bridgekit.config import Config, ConfigError, validate
+from bridgekit.testing.synapse import SynapseServer
+
+
+def _cli(tmp_path: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "bridgekit.cli", "--network", "loopback", *args],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+
+
+def test_first_run_writes_config_then_g_writes_registration(tmp_path: Path) -> None:
+    first = _cli(tmp_path)
+    assert first.returncode == 0, first.stderr
+    assert "Wrote an example config" in first.stdout
+    config_text = (tmp_path / "config.yaml").read_text()
+    assert "loopbackbot" in config_text and "network:" in config_text
+
+    second = _cli(tmp_path, "-g")
+    assert second.returncode == 0, second.stderr
+    registration = YAML(typ="safe").load((tmp_path / "registration.yaml").read_text())
+    config = YAML(typ="safe").load((tmp_path / "config.yaml").read_text())
+    assert registration["as_token"] == config["appservice"]["as_token"]
+    assert registration["hs_token"] == config["appservice"]["hs_token"]
+    assert len(registration["as_token"]) >= 40
+    assert registration["rate_limited"] is False
+    regexes = [ns["regex"] for ns in registration["namespaces"]["users"]]
+    assert regexes == [r"@loopbackbot:example\.org", r"@loopback_.+:example\.org"]
+
+    # The homeserver accepts the generated registration.
+    synapse = SynapseServer(tmp_path / "hs", [registration], server_name="example.org")
+    synapse.start()
+    try:
+        assert "Loaded application service" in synapse.log_path.read_text()
+    finally:
+        synapse.stop()
+
+
+def test_unknown_network_is_named(tmp_path: Path) -> None:
+    result = subprocess.run(
+        [sys.executable, "-m", "bridgekit.cli", "--network", "pigeon"],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert result.returncode != 0
+    assert "No network plugin named 'pigeon'" in result.stderr
+    assert "loopback" in result.stderr
+
+
+def test_validation_names_the_bad_field() -> None:
+    config = Config.from_text("homeserver: {address: 'synapse:8008', domain: example.org}\n")
+    try:
+        validate(config)
+    except ConfigError as e:
+        assert "homeserver.address" in str(e) and "http://" in str(e)
+    else:
+        raise AssertionError("a homeserver address without a scheme was accepted")

@@ -1,0 +1,72 @@
+"""Faults between the bridge and Discord: a dropped gateway connection, rate limits,
+and downtime of the bridge itself. Nothing is missed and nothing is doubled."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from .conftest import DiscordHarness, logged_in, portal_room, wait_until
+
+
+async def test_gateway_drop_resumes_without_missing_a_message(
+    discord: DiscordHarness, matrix_user: Any
+) -> None:
+    server, world = discord.server, discord.world
+    alice = await matrix_user("alice")
+    await logged_in(alice, discord)
+    room_id = await portal_room(alice, discord, world.dalia, "before the drop")
+
+    server.faults.drop_gateway(world.bot)
+    server.send_message(world.dalia, world.general, "while dropped")
+    resume = await server.gateway.wait_for_record("resume", world.bot, within=30)
+    assert resume.replayed >= 1
+    await alice.wait_for_message(room_id, body="while dropped", timeout=30)
+    server.send_message(world.dalia, world.general, "after the drop")
+    await alice.wait_for_message(room_id, body="after the drop", timeout=30)
+
+    assert len(server.gateway.records_of("identify", world.bot)) == 1  # resumed, not re-identified
+    bodies = [
+        e["content"].get("body") for e in alice.timeline(room_id) if e["type"] == "m.room.message"
+    ]
+    assert bodies.count("while dropped") == 1
+
+
+async def test_rate_limited_message_is_retried_and_sent_once(
+    discord: DiscordHarness, matrix_user: Any
+) -> None:
+    server, world = discord.server, discord.world
+    alice = await matrix_user("alice")
+    await logged_in(alice, discord)
+    room_id = await portal_room(alice, discord, world.dalia, "hello")
+
+    fault = server.faults.fail_rest(
+        "/channels/{channel_id}/messages", method="POST", retry_after=0.3
+    )
+    await alice.send_text(room_id, "despite the 429")
+    await wait_until(lambda: server.find_messages(world.general, content="despite the 429"))
+    assert fault.hits == 1
+    posts = server.requests_to("/channels/{channel_id}/messages", "POST")
+    assert [r.status for r in posts] == [429, 200]
+    assert len(server.find_messages(world.general, content="despite the 429")) == 1
+
+
+async def test_messages_missed_while_the_bridge_was_down_are_backfilled_once(
+    discord: DiscordHarness, matrix_user: Any
+) -> None:
+    server, world = discord.server, discord.world
+    alice = await matrix_user("alice")
+    await logged_in(alice, discord)
+    room_id = await portal_room(alice, discord, world.dalia, "before downtime")
+
+    def discord_goes_on() -> None:
+        server.send_message(world.dalia, world.general, "missed one")
+        server.send_message(world.bob, world.general, "missed two")
+
+    async with discord.restarted(discord_goes_on):
+        await alice.wait_for_message(room_id, body="missed two", timeout=30)
+        server.send_message(world.dalia, world.general, "live again")
+        await alice.wait_for_message(room_id, body="live again", timeout=30)
+    bodies = [
+        e["content"].get("body") for e in alice.timeline(room_id) if e["type"] == "m.room.message"
+    ]
+    assert bodies == ["before downtime", "missed one", "missed two", "live again"]

@@ -1,0 +1,156 @@
+"""Discord → Matrix through the bridge: portals, ghosts, formatting, edits, deletions,
+reactions, typing, attachments and channel changes."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from tests.servers.discord import Upload
+
+from .conftest import PNG, DiscordHarness, logged_in, portal_room, wait_notice
+
+
+async def test_channel_message_creates_portal_with_ghost_and_formatting(
+    discord: DiscordHarness, matrix_user: Any
+) -> None:
+    server, world = discord.server, discord.world
+    alice = await matrix_user("alice")
+    await logged_in(alice, discord)
+    text = f"**bold** *it* __under__ ~~gone~~ ||secret|| `co*de*` hi <@{world.bob.id}>"
+    room_id = await portal_room(alice, discord, world.dalia, text)
+
+    message = await alice.wait_for_message(room_id, sender=discord.ghost(world.dalia))
+    content = message["content"]
+    assert content["body"] == ("**bold** *it* __under__ ~~gone~~ ||secret|| `co*de*` hi @bob")
+    bob_pill = f'<a href="https://matrix.to/#/{discord.ghost(world.bob)}">bob</a>'
+    assert content["formatted_body"] == (
+        "<strong>bold</strong> <em>it</em> <u>under</u> <del>gone</del> "
+        f"<span data-mx-spoiler>secret</span> <code>co*de*</code> hi {bob_pill}"
+    )
+
+    state = {
+        (e["type"], e.get("state_key")): e["content"] for e in await alice.get_room_state(room_id)
+    }
+    assert state[("m.room.name", "")]["name"] == "#general"
+    assert state[("m.room.topic", "")]["topic"] == "Talk here"
+    members = await alice.get_joined_members(room_id)
+    dalia = members[discord.ghost(world.dalia)]
+    assert dalia["display_name"] == "Dalia (Discord)"
+    assert dalia["avatar_url"] and await alice.download(dalia["avatar_url"]) == PNG
+    assert discord.ghost(world.bob) in members  # members of the channel came along
+
+    # A code block with a language, a quote and a masked link.
+    server.send_message(
+        world.bob,
+        world.general,
+        "> quoted\n```py\nprint('hi')\n```\n[docs](https://example.org/docs)",
+    )
+    rich = await alice.wait_for_message(room_id, sender=discord.ghost(world.bob))
+    assert rich["content"]["formatted_body"] == (
+        '<blockquote>quoted</blockquote><pre><code class="language-py">'
+        "print('hi')</code></pre><a href=\"https://example.org/docs\">docs</a>"
+    )
+
+
+async def test_discord_edits_deletes_reactions_replies_and_files_reach_matrix(
+    discord: DiscordHarness, matrix_user: Any
+) -> None:
+    server, world = discord.server, discord.world
+    alice = await matrix_user("alice")
+    await logged_in(alice, discord)
+    room_id = await portal_room(alice, discord, world.dalia, "first")
+    first = await alice.wait_for_message(room_id, body="first")
+    original = server.messages_in(world.general)[-1]
+    dalia = discord.ghost(world.dalia)
+
+    reply = server.send_message(world.bob, world.general, "a reply", reference=original)
+    got = await alice.wait_for_message(room_id, body="a reply")
+    assert got["content"]["m.relates_to"]["m.in_reply_to"]["event_id"] == first["event_id"]
+
+    server.edit_message(original, "first, edited")
+    edit = await alice.wait_for_event(
+        room_id,
+        lambda e: e["content"].get("m.relates_to", {}).get("rel_type") == "m.replace",
+    )
+    assert edit["sender"] == dalia
+    assert edit["content"]["m.relates_to"]["event_id"] == first["event_id"]
+    assert edit["content"]["m.new_content"]["body"] == "first, edited"
+
+    server.add_reaction(world.bob, original, "👍")
+    reaction = await alice.wait_for_event(room_id, lambda e: e["type"] == "m.reaction")
+    assert reaction["sender"] == discord.ghost(world.bob)
+    assert reaction["content"]["m.relates_to"] == {
+        "rel_type": "m.annotation",
+        "event_id": first["event_id"],
+        "key": "👍",
+    }
+    server.remove_reaction(world.bob, original, "👍")
+    await alice.wait_for_event(
+        room_id,
+        lambda e: e["type"] == "m.room.redaction" and e.get("redacts") == reaction["event_id"],
+    )
+
+    server.start_typing(world.bob, world.general)
+    await alice.wait_for_ephemeral(
+        room_id,
+        lambda e: e["type"] == "m.typing" and discord.ghost(world.bob) in e["content"]["user_ids"],
+    )
+
+    server.send_message(
+        world.dalia, world.general, "look", attachments=[Upload("dot.png", PNG, "image/png")]
+    )
+    caption = await alice.wait_for_message(room_id, sender=dalia, body="look")
+    image = await alice.wait_for_event(room_id, lambda e: e["content"].get("msgtype") == "m.image")
+    assert image["origin_server_ts"] >= caption["origin_server_ts"]
+    assert image["content"]["body"] == "dot.png"
+    assert image["content"]["info"]["mimetype"] == "image/png"
+    assert await alice.download(image["content"]["url"]) == PNG
+
+    server.delete_message(reply)
+    redaction = await alice.wait_for_event(
+        room_id, lambda e: e["type"] == "m.room.redaction" and e.get("redacts") == got["event_id"]
+    )
+    assert redaction["redacts"] == got["event_id"]
+
+
+async def test_channel_changes_and_guild_commands(
+    discord: DiscordHarness, matrix_user: Any
+) -> None:
+    server, world = discord.server, discord.world
+    alice = await matrix_user("alice")
+    management = await logged_in(alice, discord)
+    room_id = await portal_room(alice, discord, world.dalia, "hello")
+
+    server.update_channel(world.general, name="general-chat", topic="New topic")
+    await alice.wait_for_event(
+        room_id,
+        lambda e: e["type"] == "m.room.name" and e["content"].get("name") == "#general-chat",
+    )
+    await alice.wait_for_event(
+        room_id,
+        lambda e: e["type"] == "m.room.topic" and e["content"].get("topic") == "New topic",
+    )
+
+    await alice.send_text(management, "guilds list")
+    listing = await wait_notice(alice, management, discord.bot, "Test Guild")
+    assert (
+        f"{world.guild.id} — Test Guild: on-message, 2 text channels"
+        in (listing["content"]["body"])
+    )
+    await alice.send_text(management, f"guilds bridge {world.guild.id}")
+    await wait_notice(alice, management, discord.bot, "Bridging 2 channels of Test Guild")
+    random_room = await alice.wait_for_invite(lambda i: i.name == "#random", timeout=30)
+    await alice.join(random_room)
+    server.send_message(world.bob, world.random, "in random")
+    await alice.wait_for_message(random_room, sender=discord.ghost(world.bob), body="in random")
+
+    await alice.send_text(management, f"guilds unbridge {world.guild.id}")
+    await wait_notice(alice, management, discord.bot, "no longer bridged")
+    server.send_message(world.bob, world.random, "not bridged")
+    server.send_message(world.bob, world.random, "still not")
+    await alice.send_text(management, f"guilds bridge {world.guild.id} on-message")
+    await wait_notice(alice, management, discord.bot, "at their first message")
+    server.send_message(world.bob, world.random, "bridged again")
+    await alice.wait_for_message(random_room, body="bridged again")
+    bodies = [e["content"].get("body") for e in alice.timeline(random_room)]
+    assert "not bridged" not in bodies and "still not" not in bodies

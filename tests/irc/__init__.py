@@ -1,0 +1,1 @@
+"""Tests of the IRC bridge: protocol client, splitter, formatter."""

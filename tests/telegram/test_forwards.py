@@ -1,0 +1,85 @@
+"""Forwarded messages get a "Forwarded from" header; pins become notices that reply to
+the pinned message."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from telethon.tl import types
+
+from .conftest import TelegramHarness, phone_login, portal_from_message
+
+
+async def test_forwards_say_where_they_came_from_and_pins_reply_to_the_message(
+    telegram: TelegramHarness, matrix_user: Any
+) -> None:
+    server = telegram.server
+    alice = server.create_user("+15550501", "Alice")
+    bob = server.create_user("+15550502", "Bob")
+    carol = server.create_user("+15550503", "Carol", "Seedling")
+    news = server.create_channel(carol, "Daily News", [], megagroup=False)
+    matrix = await matrix_user("alice")
+    await phone_login(matrix, telegram, alice)
+
+    server.send_message(bob, alice, "hello first")
+    dm, _ = await portal_from_message(matrix, telegram, "hello first")
+
+    # From a user: the name is a pill of their ghost, the text is quoted.
+    server.send_message(
+        bob,
+        alice,
+        "seeds are cheap",
+        entities=[types.MessageEntityBold(0, 5)],
+        fwd_from=types.MessageFwdHeader(date=datetime.now(UTC), from_id=types.PeerUser(carol.id)),
+    )
+    event = await matrix.wait_for_message(
+        dm, body="Forwarded from Carol Seedling:\n> seeds are cheap"
+    )
+    ghost = telegram.ghost(carol)
+    assert event["content"]["formatted_body"] == (
+        f'Forwarded from <a href="https://matrix.to/#/{ghost}">Carol Seedling</a>:'
+        "<blockquote><strong>seeds</strong> are cheap</blockquote>"
+    )
+
+    # From someone who hides their account: only the name Telegram gives.
+    server.send_message(
+        bob,
+        alice,
+        "two\nlines",
+        fwd_from=types.MessageFwdHeader(date=datetime.now(UTC), from_name="Dave <Hidden>"),
+    )
+    event = await matrix.wait_for_message(dm, body="Forwarded from Dave <Hidden>:\n> two\n> lines")
+    assert event["content"]["formatted_body"] == (
+        "Forwarded from Dave &lt;Hidden&gt;:<blockquote>two<br>lines</blockquote>"
+    )
+
+    # From a channel post with a signature.
+    server.send_message(
+        bob,
+        alice,
+        "big news",
+        fwd_from=types.MessageFwdHeader(
+            date=datetime.now(UTC),
+            from_id=types.PeerChannel(news.id),
+            channel_post=7,
+            post_author="Ed",
+        ),
+    )
+    await matrix.wait_for_message(dm, body="Forwarded from Daily News (Ed):\n> big news")
+
+    # A pin: a notice from the pinner, replying to the pinned message.
+    pinned = server.send_message(bob, alice, "pin me")
+    pinned_event = await matrix.wait_for_message(dm, body="pin me")
+    server.pin_message(pinned, bob)
+    notice = await matrix.wait_for_event(
+        dm,
+        lambda e: (
+            e.get("content", {}).get("msgtype") == "m.notice"
+            and e["content"].get("body") == "pinned a message"
+        ),
+        timeout=30,
+    )
+    assert notice["sender"] == telegram.ghost(bob)
+    in_reply_to = notice["content"]["m.relates_to"]["m.in_reply_to"]
+    assert in_reply_to["event_id"] == pinned_event["event_id"]
