@@ -1,6 +1,7 @@
 """Bot commands and personal spaces end to end: loopback network ⇄ bridge ⇄ real Synapse.
 
-Every test runs on SQLite and on PostgreSQL (the ``database_url`` fixture).
+Every test runs on SQLite or PostgreSQL (the ``database_url`` fixture; see
+``--db-backends``).
 """
 
 from __future__ import annotations

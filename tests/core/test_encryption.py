@@ -163,6 +163,7 @@ async def test_network_media_arrives_as_an_encrypted_attachment(
     assert await alice.download_decrypted(event["content"]) == picture
 
 
+@pytest.mark.both_backends
 async def test_keys_survive_a_restart(encrypted: Harness, encrypted_user: Any) -> None:
     from bridgekit.network import MatrixMessage
 

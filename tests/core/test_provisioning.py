@@ -1,7 +1,7 @@
 """The provisioning HTTP API end to end: a real HTTP client ⇄ the loopback bridge ⇄ the
 real Synapse (which also vouches for OpenID tokens).
 
-Every test that runs a bridge runs on SQLite and on PostgreSQL (``database_url``).
+Every test that runs a bridge runs on SQLite or PostgreSQL (``database_url``).
 """
 
 from __future__ import annotations

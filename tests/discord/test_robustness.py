@@ -5,6 +5,8 @@ from __future__ import annotations
 
 from typing import Any
 
+import pytest
+
 from .conftest import DiscordHarness, logged_in, portal_room, wait_until
 
 
@@ -50,6 +52,7 @@ async def test_rate_limited_message_is_retried_and_sent_once(
     assert len(server.find_messages(world.general, content="despite the 429")) == 1
 
 
+@pytest.mark.both_backends
 async def test_messages_missed_while_the_bridge_was_down_are_backfilled_once(
     discord: DiscordHarness, matrix_user: Any
 ) -> None:

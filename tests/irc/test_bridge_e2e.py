@@ -11,6 +11,8 @@ from __future__ import annotations
 import re
 from typing import Any
 
+import pytest
+
 from bridgekit.network import BridgeStateEvent
 from bridgekit.testing.matrix_client import MatrixTestClient
 from bridges.irc.protocol import (
@@ -332,6 +334,7 @@ async def test_login_errors_say_what_to_do(irc_bridge: IRCHarness, matrix_user: 
     assert not irc_bridge.bridge.logins
 
 
+@pytest.mark.both_backends
 async def test_restart_reconnects_and_rejoins(
     irc_bridge: IRCHarness, matrix_user: Any, irc_connect: ConnFactory
 ) -> None:

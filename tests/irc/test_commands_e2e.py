@@ -1,6 +1,6 @@
 """The IRC bridge's own commands end to end (InspIRCd, the bridge, Synapse): whois,
 topic, mode and kick, in the management room and with the prefix in a portal room.
-Every test runs on SQLite and on PostgreSQL."""
+Every test runs on SQLite or PostgreSQL (``database_url``)."""
 
 from __future__ import annotations
 

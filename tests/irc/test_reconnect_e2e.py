@@ -1,7 +1,7 @@
 """Losing the IRC server and coming back, end to end: a restart of a private InspIRCd
 (reconnect, rejoin, same rooms), and catching up on what was said while the bridge
-was away, from a network that keeps history (draft/chathistory). Every test runs on
-SQLite and on PostgreSQL."""
+was away, from a network that keeps history (draft/chathistory). Each test runs on
+SQLite or PostgreSQL (``database_url``)."""
 
 from __future__ import annotations
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncpg
+import pytest
 from mautrix.util.async_db import Connection, Database, Scheme, UpgradeTable
 from yarl import URL
 
@@ -25,6 +26,7 @@ upgrade_table.register(_upgrade_v2, description="Give notes an author")
 NOTES = [(1, "héllo wörld", "alice"), (2, "second note", None), (3, "🙂 emoji", "bob")]
 
 
+@pytest.mark.both_backends
 async def test_async_db_round_trip_and_upgrade_version(database_url: str) -> None:
     db = Database.create(database_url, upgrade_table=upgrade_table)
     await db.start()

@@ -97,7 +97,7 @@ async def telegram(
     database_url: str,
     tg_server: TelegramTestServer,
 ) -> AsyncIterator[TelegramHarness]:
-    """The Telegram bridge against the test server, on SQLite and on PostgreSQL."""
+    """The Telegram bridge against the test server, on SQLite or PostgreSQL."""
     async with running_bridge(synapse, telegram_setup, database_url, tg_server) as harness:
         yield harness
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
+import pytest
 from mautrix.util.async_db import Database
 from telethon.tl import functions
 
@@ -30,6 +31,7 @@ async def _bodies(client: MatrixTestClient, room_id: str) -> list[str]:
     ]
 
 
+@pytest.mark.both_backends
 async def test_messages_sent_while_the_bridge_was_down_arrive_once(
     telegram: TelegramHarness, matrix_user: Any
 ) -> None:
@@ -159,6 +161,7 @@ async def test_revoked_session_logs_out_and_the_bridge_keeps_running(
     await portal_from_message(bob_mx, telegram, "hello bob")
 
 
+@pytest.mark.both_backends
 async def test_updates_replayed_after_a_crash_are_not_bridged_twice(
     telegram: TelegramHarness, matrix_user: Any
 ) -> None:
