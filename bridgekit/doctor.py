@@ -19,6 +19,7 @@ from aiohttp import web
 from mautrix.util.async_db import Database
 from ruamel.yaml import YAML
 
+from .bridge import explain_database_error
 from .config import Config, ConfigError, validate
 from .registration import registration_from_config
 
@@ -87,12 +88,11 @@ async def _check_database(config: Config) -> Check:
         await db.fetchval("SELECT 1")
     except Exception as e:
         shown = url.split("@")[-1] if "@" in url else url
-        return Check(
-            "database is reachable",
-            False,
-            f"Could not open the database ({shown}): {type(e).__name__}: {e}. "
-            "Check database.url, that the server runs and the user may connect.",
+        explanation = explain_database_error(e) or (
+            f"Could not open the database: {type(e).__name__}: {e}. "
+            "Check database.url, that the server runs and the user may connect."
         )
+        return Check("database is reachable", False, f"{shown}: {explanation}")
     finally:
         try:
             await db.stop()

@@ -1,12 +1,15 @@
 """The core engine end to end: loopback network ⇄ bridge ⇄ real Synapse ⇄ test user.
 
-Every test runs on SQLite and on PostgreSQL (the ``database_url`` fixture).
+Every test runs on SQLite or PostgreSQL (the ``database_url`` fixture; see
+``--db-backends``).
 """
 
 from __future__ import annotations
 
 import asyncio
 from typing import Any
+
+import pytest
 
 from bridgekit.network import (
     MatrixEdit,
@@ -181,6 +184,7 @@ async def test_order_holds_for_200_messages_while_another_portal_runs(
     assert got == [f"busy {i}" for i in range(200)]
 
 
+@pytest.mark.both_backends
 async def test_mappings_survive_a_restart(loopback: Harness, matrix_user: Any) -> None:
     alice = await matrix_user("alice")
     await log_in(alice, loopback, "alice")
@@ -447,6 +451,30 @@ async def test_start_up_explains_a_taken_port_and_a_bad_network_section(
             async with run_bridge(LoopbackConnector(), loopback_setup, synapse, database_url):
                 pass
 
+
+
+async def test_start_up_explains_a_missing_database_and_one_from_a_newer_version(
+    synapse: Any, loopback_setup: Any, postgres_server_url: str, tmp_path: Any
+) -> None:
+    from yarl import URL
+
+    from bridgekit.bridge import StartupError
+
+    missing = str(URL(postgres_server_url).with_path("/bridgekit_no_such_database"))
+    with pytest.raises(StartupError, match=r"database does not exist.*createdb"):
+        async with run_bridge(LoopbackConnector(), loopback_setup, synapse, missing):
+            pass
+    with pytest.raises(StartupError, match=r"directory in database\.url exists"):
+        url = f"sqlite://{tmp_path / 'no' / 'such' / 'dir' / 'bridge.db'}"
+        async with run_bridge(LoopbackConnector(), loopback_setup, synapse, url):
+            pass
+
+    url = f"sqlite://{tmp_path / 'bridge.db'}"
+    async with run_bridge(LoopbackConnector(), loopback_setup, synapse, url) as bridge:
+        await bridge.db.execute("UPDATE bridgekit_version SET version=version+1")
+    with pytest.raises(StartupError, match="last used by a newer bridgekit"):
+        async with run_bridge(LoopbackConnector(), loopback_setup, synapse, url):
+            pass
 
 async def test_an_account_connected_by_one_user_cannot_be_taken_by_another(
     loopback: Harness, matrix_user: Any
