@@ -45,6 +45,7 @@ from .ghost import Ghost
 from .matrix.appservice import BridgeAppService
 from .matrix.encryption import Encryption
 from .matrix.handler import MatrixHandler
+from .media import MediaLinks, download_capped
 from .metrics import BridgeMetrics
 from .network.connector import NetworkConnector
 from .network.content import MediaTooLarge
@@ -163,6 +164,9 @@ class Bridge:
         self.encryption: Encryption | None = Encryption(self) if self.encryption_enabled else None
         self.stopping = False
         self.max_media_size: int = int(config.get("bridge.max_media_size", 50 * 1024 * 1024))
+        self.media_links = MediaLinks(
+            self, config.get("bridge.public_media_url"), config["appservice.as_token"]
+        )
 
     # Lifecycle ------------------------------------------------------------------
 
@@ -184,6 +188,7 @@ class Bridge:
         self.matrix.register()
         if self.config.get("metrics.enabled"):
             self.metrics.add_route(self.appservice.app)
+        self.media_links.add_routes(self.appservice.app)
         setup_provisioning(self)
         host, port = self.config["appservice.hostname"], int(self.config["appservice.port"])
         try:
@@ -541,11 +546,7 @@ class Bridge:
         self, url: str, encrypted_file: dict[str, Any] | None, limit: int, filename: str
     ) -> bytes:
         """Download Matrix media, refusing more than ``limit`` bytes."""
-        from mautrix.types import ContentURI
-
-        data = await self.bot_intent.download_media(ContentURI(url))
-        if len(data) > limit:
-            raise MediaTooLarge(len(data), limit, filename)
+        data = await download_capped(self, url, limit, filename)
         if encrypted_file is not None:
             return Encryption.decrypt_file(data, encrypted_file)
         return data
@@ -574,11 +575,8 @@ class Bridge:
         portal = await self.get_portal_by_mxid(room_id)
         return portal.key if portal is not None else None
 
-    def public_media_url(self, mxc: str) -> str | None:
-        base = self.config.get("bridge.public_media_url")
-        if not base or not mxc.startswith("mxc://"):
-            return None
-        return f"{str(base).rstrip('/')}/_matrix/media/v3/download/{mxc.removeprefix('mxc://')}"
+    def public_media_url(self, mxc: str, filename: str | None = None) -> str | None:
+        return self.media_links.url(mxc, filename)
 
 
 _ALLOWED = set("abcdefghijklmnopqrstuvwxyz0123456789._-/")

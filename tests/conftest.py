@@ -72,9 +72,7 @@ def double_puppet_registration() -> dict[str, Any]:
     double puppeting. It has no URL, so the homeserver never sends it anything."""
     registration = _registration("doublepuppet", "", 0)
     registration["url"] = None
-    registration["namespaces"]["users"] = [
-        {"exclusive": False, "regex": r"@.*:bridgekit\.test"}
-    ]
+    registration["namespaces"]["users"] = [{"exclusive": False, "regex": r"@.*:bridgekit\.test"}]
     return registration
 
 

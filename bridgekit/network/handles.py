@@ -128,6 +128,8 @@ class BridgeHandle(Protocol):
         ``public_media_url`` to turn it into an HTTP link."""
         ...
 
-    def public_media_url(self, mxc: str) -> str | None:
-        """An HTTP link to ``mxc`` when the operator set ``bridge.public_media_url``."""
+    def public_media_url(self, mxc: str, filename: str | None = None) -> str | None:
+        """A public HTTP link to unencrypted media ``mxc``, served by the bridge itself
+        (``None`` unless the operator set ``bridge.public_media_url``). ``filename``
+        becomes the link's last segment, the name a browser saves the file as."""
         ...

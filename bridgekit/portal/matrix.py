@@ -217,7 +217,8 @@ def _media(portal: Portal, content: dict[str, Any], msgtype: str) -> MatrixMedia
         size=size,
         url=url,
         download=download,
-        public_url=bridge.public_media_url(url),
+        # An encrypted file's link would only give its ciphertext.
+        public_url=None if content.get("file") else bridge.public_media_url(url, str(filename)),
     )
 
 

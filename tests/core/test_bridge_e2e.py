@@ -452,7 +452,6 @@ async def test_start_up_explains_a_taken_port_and_a_bad_network_section(
                 pass
 
 
-
 async def test_start_up_explains_a_missing_database_and_one_from_a_newer_version(
     synapse: Any, loopback_setup: Any, postgres_server_url: str, tmp_path: Any
 ) -> None:
@@ -475,6 +474,7 @@ async def test_start_up_explains_a_missing_database_and_one_from_a_newer_version
     with pytest.raises(StartupError, match="last used by a newer bridgekit"):
         async with run_bridge(LoopbackConnector(), loopback_setup, synapse, url):
             pass
+
 
 async def test_an_account_connected_by_one_user_cannot_be_taken_by_another(
     loopback: Harness, matrix_user: Any

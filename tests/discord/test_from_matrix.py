@@ -6,6 +6,8 @@ from __future__ import annotations
 
 from typing import Any
 
+import aiohttp
+
 from bridgekit.testing.matrix_client import MatrixTestClient
 from tests.servers.discord import Message
 
@@ -115,10 +117,13 @@ async def test_relayed_matrix_users_write_through_a_webhook(
     first = await _wait_discord(discord, "hi from *matrix*")
     assert first.webhook is not None
     assert first.webhook.username == "Dave the Disc_ordian"
-    media_path = profile["avatar_url"].removeprefix("mxc://")
-    assert first.webhook.avatar_url == (
-        f"https://matrix.example.org/_matrix/media/v3/download/{media_path}"
-    )
+    # Discord fetches the avatar from a link the bridge serves itself.
+    avatar = first.webhook.avatar_url
+    assert avatar is not None and avatar.startswith("https://matrix.example.org/_bridgekit/media/")
+    local = avatar.replace("https://matrix.example.org", f"http://127.0.0.1:{discord.setup.port}")
+    async with aiohttp.ClientSession() as http, http.get(local) as response:
+        assert response.status == 200 and await response.read() == PNG
+    assert profile["avatar_url"].removeprefix("mxc://") in avatar
     hooks = [h for h in server.webhooks.values() if h.channel_id == world.general.id]
     assert len(hooks) == 1 and first.webhook_id == hooks[0].id
 

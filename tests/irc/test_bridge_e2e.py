@@ -11,6 +11,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
+import aiohttp
 import pytest
 
 from bridgekit.network import BridgeStateEvent
@@ -167,11 +168,14 @@ async def test_login_join_and_messages_both_ways(
     await alice.send_text(room_id, "first\nsecond\nthird\nfourth\nfifth", html=long_html)
     pasted = await expect(bob, MessageEvent, _said_by(nick))
     found = re.fullmatch(
-        rf"first \(full message: {re.escape(PUBLIC_MEDIA)}/_matrix/media/v3/download/(\S+)\)",
-        pasted.text,
+        rf"first \(full message: {re.escape(PUBLIC_MEDIA)}(/_bridgekit/media/\S+)\)", pasted.text
     )
     assert found is not None, pasted.text
-    assert await alice.download(f"mxc://{found[1]}") == b"first\nsecond\nthird\nfourth\nfifth\n"
+    # The link is served by the bridge itself (PUBLIC_MEDIA stands for its address).
+    async with aiohttp.ClientSession() as http:
+        async with http.get(f"http://127.0.0.1:{irc_bridge.setup.port}{found[1]}") as response:
+            assert response.status == 200
+            assert await response.read() == b"first\nsecond\nthird\nfourth\nfifth\n"
 
     # Nothing we sent came back into Matrix through the echo.
     bob.send_message(channel, "marker")
