@@ -50,6 +50,18 @@ def int_to_bytes(value: int) -> bytes:
     return value.to_bytes((value.bit_length() + 7) // 8 or 1, "big")
 
 
+def auth_key_bytes(g_ab: int) -> bytes:
+    """The auth key made of the shared DH secret: always 256 bytes, leading zeros kept.
+
+    Telethon encodes ``g_ab`` minimally, so in 1 exchange of 256 its key is one byte
+    short; the new-nonce hash then fails its check and it starts a new exchange, as
+    against Telegram. Accepting the short key instead would break saved sessions:
+    ``StringSession`` stores keys as 256 bytes, padding a short one with a zero at
+    the end, which makes it another key.
+    """
+    return g_ab.to_bytes(256, "big")
+
+
 def aes_ige_encrypt(data: bytes, key: bytes, iv: bytes) -> bytes:
     """AES-256-IGE encryption; ``data`` must be a multiple of 16 bytes."""
     return bytes(cryptg.encrypt_ige(data, key, iv))

@@ -22,6 +22,7 @@ from .crypto import (
     aes_ige_decrypt,
     aes_ige_encrypt,
     auth_key_aux_hash,
+    auth_key_bytes,
     int_to_bytes,
     random_pq,
     sha1,
@@ -53,6 +54,14 @@ def _tmp_aes(new_nonce: bytes, server_nonce: bytes) -> tuple[bytes, bytes]:
     b = sha1(server_nonce, new_nonce)
     c = sha1(new_nonce, new_nonce)
     return a + b[:12], b[12:20] + c + new_nonce[:4]
+
+
+def dh_private_exponent() -> int:
+    """The server's secret ``a`` of a key exchange (``g_a`` within the safe range)."""
+    while True:
+        a = secrets.randbits(2048)
+        if _SAFETY <= pow(DH_G, a, DH_PRIME) <= DH_PRIME - _SAFETY:
+            return a
 
 
 class KeyExchange:
@@ -118,11 +127,8 @@ class KeyExchange:
         self._new_nonce = _nonce_bytes(inner.new_nonce, 32)
         assert self._server_nonce is not None
         self._tmp = _tmp_aes(self._new_nonce, _nonce_bytes(self._server_nonce, 16))
-        while True:
-            a = secrets.randbits(2048)
-            g_a = pow(DH_G, a, DH_PRIME)
-            if _SAFETY <= g_a <= DH_PRIME - _SAFETY:
-                break
+        a = dh_private_exponent()
+        g_a = pow(DH_G, a, DH_PRIME)
         self._a = a
         answer = bytes(
             types.ServerDHInnerData(
@@ -156,8 +162,7 @@ class KeyExchange:
         g_b = int.from_bytes(inner.g_b, "big")
         if not 1 < g_b < DH_PRIME - 1:
             raise HandshakeError("g_b out of range")
-        # The key is the minimal big-endian encoding, exactly as Telethon computes it.
-        key = int_to_bytes(pow(g_b, self._a, DH_PRIME))
+        key = auth_key_bytes(pow(g_b, self._a, DH_PRIME))
         hash1 = sha1(self._new_nonce, b"\x01", auth_key_aux_hash(key))[4:20]
         assert self._server_nonce is not None
         salt = bytes(

@@ -156,3 +156,52 @@ async def test_revoked_session_gets_auth_key_unregistered(
     assert server.revoke_sessions(alice) == 1
     with pytest.raises(errors.AuthKeyUnregisteredError):
         await client(functions.updates.GetStateRequest())
+
+
+async def test_a_short_shared_secret_never_becomes_a_session_key(
+    server: TelegramTestServer, make_client: ClientFactory, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """When g_ab has a leading zero byte (1 exchange in 256), Telethon's minimal
+    encoding of the key is one byte short of Telegram's. Its first exchange must then
+    fail and be redone, as against Telegram; otherwise the session it saves (keys are
+    stored as 256 bytes) holds a key the server never knew."""
+    import os
+    import secrets
+
+    from telethon.network import authenticator
+    from telethon.sessions import StringSession
+
+    from . import handshake
+    from .crypto import DH_G, DH_PRIME
+
+    a = handshake.dh_private_exponent()
+    g_a = pow(DH_G, a, DH_PRIME)
+    while True:
+        b = secrets.randbits(2048)
+        if pow(g_a, b, DH_PRIME) < 1 << 2040:
+            break
+    forced = [b.to_bytes(256, "big")]
+
+    class ClientRandom:
+        """``os`` for Telethon's authenticator: the first 256 random bytes are ``b``."""
+
+        @staticmethod
+        def urandom(n: int) -> bytes:
+            if n == 256 and forced:
+                return forced.pop()
+            return os.urandom(n)
+
+    monkeypatch.setattr(handshake, "dh_private_exponent", lambda: a)
+    monkeypatch.setattr(authenticator, "os", ClientRandom)
+    alice = server.create_user("+15550001", "Alice")
+    client = await make_client(retry_delay=0)
+    assert not forced, "the short-key exchange did not happen"
+    assert len(server.auth_keys) == 2  # the short exchange, then the one that held
+    assert len(client.session.auth_key.key) == 256
+
+    await client.send_code_request(alice.phone)
+    await client.sign_in(alice.phone, server.login_code(alice.phone))
+    saved = StringSession.save(client.session)
+    await client.disconnect()
+    again = await make_client(session=StringSession(saved))
+    assert (await again.get_me()).id == alice.id
