@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import functools
 import logging
+from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any
 
 from mautrix.errors import MatrixRequestError, MNotFound
@@ -266,6 +267,86 @@ async def _chat_key(login: UserLogin, chat_id: str) -> tuple[PortalKey, ChatInfo
     return key, info
 
 
+class RoomBridgingError(BridgeError):
+    """Bridging or unbridging a room was refused; ``reason`` is ``forbidden``,
+    ``conflict`` (the room or chat is bridged already) or ``invalid``."""
+
+    def __init__(self, message: str, reason: str = "invalid") -> None:
+        super().__init__(message)
+        self.reason = reason
+
+
+async def bridge_room(
+    bridge: Bridge,
+    user_mxid: str,
+    login: UserLogin,
+    room_id: RoomID,
+    chat_id: str,
+    *,
+    in_queue: Callable[[Portal, Callable[[], Awaitable[str | None]]], Awaitable[str | None]],
+) -> Portal:
+    """Make the existing Matrix room ``room_id`` the portal of ``chat_id``, on behalf of
+    ``user_mxid`` (who must be a room admin) through ``login``. ``in_queue`` runs the
+    adoption in the portal's queue. Raises ``RoomBridgingError`` saying what to do."""
+    prefix = bridge.commands.prefix
+    current = await bridge.get_portal_by_mxid(room_id)
+    if current is not None:
+        raise RoomBridgingError(
+            f"This room is already bridged to {current.record.name or current.key}. "
+            f"Send `{prefix} unbridge` first to bridge another chat here.",
+            "conflict",
+        )
+    levels, create = await _room_levels(bridge, room_id)
+    needed = _admin_level(levels)
+    if levels.get_user_level(UserID(user_mxid), create) < needed:
+        raise RoomBridgingError(
+            f"Only an admin of this room (power level {needed}) can bridge it.", "forbidden"
+        )
+    # The bot sets the bridge state, invites and removes ghosts and sets their levels.
+    bot_needs = max(needed, levels.invite, levels.kick, levels.get_event_level(BRIDGE_STATE))
+    bot_has = levels.get_user_level(bridge.bot_mxid, create)
+    if bot_has < bot_needs:
+        raise RoomBridgingError(
+            f"I need power level {bot_needs} in this room to manage it (I have {bot_has}). "
+            f"Give it to {bridge.bot_mxid}, then try again."
+        )
+    try:
+        key, info = await _chat_key(login, chat_id)
+    except BridgeError as e:
+        raise RoomBridgingError(f"Cannot bridge `{chat_id}`: {e}") from e
+    portal = await bridge.get_portal(key)
+    encrypted = await _is_encrypted(bridge, room_id)
+
+    async def adopt() -> str | None:
+        if portal.mxid is not None:
+            return portal.mxid
+        await adopt_room(portal, login, room_id, info, encrypted=encrypted)
+        return None
+
+    existing = await in_queue(portal, adopt)
+    if existing is not None:
+        raise RoomBridgingError(
+            f"`{chat_id}` is already bridged to {room_link(existing)}. Send "
+            f"`{prefix} unbridge` there (or `delete-portal`) before bridging it here.",
+            "conflict",
+        )
+    return portal
+
+
+async def check_may_unbridge(bridge: Bridge, user_mxid: str, portal: Portal) -> None:
+    """Raise ``RoomBridgingError`` unless ``user_mxid`` is an admin of the portal's room
+    or of the bridge (``release_room`` then unbridges it)."""
+    assert portal.mxid is not None
+    levels, create = await _room_levels(bridge, RoomID(portal.mxid))
+    needed = _admin_level(levels)
+    is_admin = levels.get_user_level(UserID(user_mxid), create) >= needed
+    if not is_admin and bridge.permission_of(user_mxid) < Permission.ADMIN:
+        raise RoomBridgingError(
+            f"Only an admin of this room (power level {needed}) or of the bridge can unbridge it.",
+            "forbidden",
+        )
+
+
 async def bridge_command(evt: CommandEvent) -> None:
     bridge = evt.bridge
     prefix = bridge.commands.prefix
@@ -288,57 +369,29 @@ async def bridge_command(evt: CommandEvent) -> None:
     if len(args) != 1:
         await evt.reply(f"Usage: `{prefix} bridge <chat ID>` in the room that should become it.")
         return
-    chat_id, room_id = args[0], evt.room_id
-    levels, create = await _room_levels(bridge, room_id)
-    needed = _admin_level(levels)
-    if levels.get_user_level(UserID(evt.user.mxid), create) < needed:
-        await evt.reply(f"Only an admin of this room (power level {needed}) can bridge it.")
-        return
-    # The bot sets the bridge state, invites and removes ghosts and sets their levels.
-    bot_needs = max(needed, levels.invite, levels.kick, levels.get_event_level(BRIDGE_STATE))
-    bot_has = levels.get_user_level(bridge.bot_mxid, create)
-    if bot_has < bot_needs:
-        await evt.reply(
-            f"I need power level {bot_needs} in this room to manage it (I have {bot_has}). "
-            f"Give it to {bridge.bot_mxid}, then send the command again."
-        )
-        return
+
+    async def in_queue(portal: Portal, job: Callable[[], Awaitable[str | None]]) -> str | None:
+        return await evt.in_portal_queue(portal, "bridge", job)
+
     try:
-        key, info = await _chat_key(login, chat_id)
-    except BridgeError as e:
-        await evt.reply(f"Cannot bridge `{chat_id}`: {e}")
-        return
-    portal = await bridge.get_portal(key)
-    encrypted = await _is_encrypted(bridge, room_id)
-
-    async def adopt() -> str | None:
-        if portal.mxid is not None:
-            return portal.mxid
-        await adopt_room(portal, login, room_id, info, encrypted=encrypted)
-        return None
-
-    existing = await evt.in_portal_queue(portal, "bridge", adopt)
-    if existing is not None:
-        await evt.reply(
-            f"`{chat_id}` is already bridged to {room_link(existing)}. Send "
-            f"`{prefix} unbridge` there (or `delete-portal`) before bridging it here."
+        portal = await bridge_room(
+            bridge, evt.user.mxid, login, evt.room_id, args[0], in_queue=in_queue
         )
+    except RoomBridgingError as e:
+        await evt.reply(str(e))
         return
     await evt.reply(
-        f"This room is now bridged to {portal.record.name or chat_id} on {_network(evt)}."
+        f"This room is now bridged to {portal.record.name or args[0]} on {_network(evt)}."
     )
 
 
 async def unbridge_command(evt: CommandEvent) -> None:
     portal = evt.portal
     assert portal is not None and portal.mxid is not None
-    levels, create = await _room_levels(evt.bridge, portal.mxid)
-    needed = _admin_level(levels)
-    is_admin = levels.get_user_level(UserID(evt.user.mxid), create) >= needed
-    if not is_admin and evt.user.permission < Permission.ADMIN:
-        await evt.reply(
-            f"Only an admin of this room (power level {needed}) or of the bridge can unbridge it."
-        )
+    try:
+        await check_may_unbridge(evt.bridge, evt.user.mxid, portal)
+    except RoomBridgingError as e:
+        await evt.reply(str(e))
         return
     name = portal.record.name or portal.key.id
     await evt.reply(

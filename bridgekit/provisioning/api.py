@@ -16,13 +16,14 @@ from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from aiohttp import web
-from mautrix.errors import MatrixRequestError
+from mautrix.errors import IntentError, MatrixRequestError
 from mautrix.types import RoomID, UserID
 
+from ..commands.bridging import RoomBridgingError, bridge_room, check_may_unbridge
 from ..network.capabilities import IdentifierResolving, ResolvedIdentifier
 from ..network.errors import BridgeError
 from ..network.login import LoginStep, LoginStepType
-from ..portal.room import ensure_room
+from ..portal.room import ensure_room, release_room
 from ..user import Permission
 from .auth import Authenticator
 from .errors import NOT_LOGGED_IN, ProvisioningError
@@ -179,6 +180,9 @@ class ProvisioningAPI:
         routes.add_post("/logins/{login_id}/logout", self._authed(self.logout))
         routes.add_get("/resolve/{identifier}", self._authed(self.resolve))
         routes.add_post("/start-chat/{identifier}", self._authed(self.start_chat))
+        routes.add_get("/rooms/{room_id}", self._authed(self.room_status))
+        routes.add_post("/rooms/{room_id}/bridge", self._authed(self.bridge_room))
+        routes.add_delete("/rooms/{room_id}/bridge", self._authed(self.unbridge_room))
         # Last, so that unknown paths under the prefix get a JSON error too.
         routes.add_route("*", "/{tail:.*}", self.unknown)
         # On shutdown, not cleanup: the server waits for running requests between the
@@ -399,3 +403,88 @@ class ProvisioningAPI:
         body = self._resolved_json(found, room_id)
         body["just_created"] = not existed
         return web.json_response(body)
+
+    # Bridging existing rooms ---------------------------------------------------------
+
+    async def _portal_json(self, room_id: str) -> dict[str, Any]:
+        portal = await self.bridge.get_portal_by_mxid(RoomID(room_id))
+        if portal is None:
+            return {"room_id": room_id, "bridged": False, "portal": None}
+        return {
+            "room_id": room_id,
+            "bridged": True,
+            "portal": {
+                "id": portal.key.id,
+                "receiver": portal.key.receiver,
+                "name": portal.record.name,
+            },
+        }
+
+    async def room_status(self, request: web.Request, _mxid: str) -> web.Response:
+        """Whether a room is a portal, and of which chat."""
+        return web.json_response(await self._portal_json(request.match_info["room_id"]))
+
+    async def bridge_room(self, request: web.Request, mxid: str) -> web.Response:
+        """Bridge an existing room (of which the user is an admin) to a chat:
+        ``{"chat_id": ..., "login_id": ...}``, the login being optional."""
+        body = await _json_body(request)
+        chat_id, login_id = body.get("chat_id"), body.get("login_id")
+        if not isinstance(chat_id, str) or not chat_id:
+            raise ProvisioningError(
+                400, "M_BAD_JSON", 'Name the chat to bridge as {"chat_id": "<chat ID>"}.'
+            )
+        if login_id is not None and not isinstance(login_id, str):
+            raise ProvisioningError(400, "M_BAD_JSON", "login_id must be a string.")
+        room_id = RoomID(request.match_info["room_id"])
+        if login_id:
+            login = await self._own_login(mxid, login_id)
+        else:
+            logins = (await self.bridge.get_user(mxid)).logins
+            if not logins:
+                network = self.bridge.connector.name.display_name
+                raise ProvisioningError(
+                    400, NOT_LOGGED_IN, f"Log in to {network} first ({PREFIX}/login/flows)."
+                )
+            login = logins[0]
+        if not room_id.startswith("!"):
+            raise ProvisioningError(400, "M_INVALID_PARAM", "Give a room ID (it starts with '!').")
+        try:
+            await self.bridge.bot_intent.ensure_joined(room_id)
+        except (IntentError, MatrixRequestError):
+            raise ProvisioningError(
+                403,
+                "M_FORBIDDEN",
+                f"I cannot join {room_id}. Invite {self.bridge.bot_mxid} to it first.",
+            ) from None
+
+        async def in_queue(portal: Portal, job: Callable[[], Awaitable[str | None]]) -> str | None:
+            return await _in_portal_queue(portal, "bridge room", job)
+
+        try:
+            await bridge_room(self.bridge, mxid, login, room_id, chat_id, in_queue=in_queue)
+        except RoomBridgingError as e:
+            raise _bridging_error(e) from None
+        log.info("Provisioning: %s bridged %s to %s", mxid, room_id, chat_id)
+        return web.json_response(await self._portal_json(room_id))
+
+    async def unbridge_room(self, request: web.Request, mxid: str) -> web.Response:
+        """Disconnect a room from its chat; the room stays."""
+        room_id = RoomID(request.match_info["room_id"])
+        portal = await self.bridge.get_portal_by_mxid(room_id)
+        if portal is None:
+            raise ProvisioningError(404, "M_NOT_FOUND", f"{room_id} is not bridged.")
+        try:
+            await check_may_unbridge(self.bridge, mxid, portal)
+        except RoomBridgingError as e:
+            raise _bridging_error(e) from None
+        await release_room(portal, reason=f"Unbridged by {mxid}")
+        log.info("Provisioning: %s unbridged %s", mxid, room_id)
+        return web.json_response({"room_id": room_id, "bridged": False, "portal": None})
+
+
+def _bridging_error(error: RoomBridgingError) -> ProvisioningError:
+    if error.reason == "forbidden":
+        return ProvisioningError(403, "M_FORBIDDEN", str(error))
+    if error.reason == "conflict":
+        return ProvisioningError(409, "M_BAD_STATE", str(error))
+    return ProvisioningError(400, "M_INVALID_PARAM", str(error))

@@ -527,6 +527,68 @@ async def test_resolve_and_start_chat(api: Api, matrix_user: Any) -> None:
     assert (body["room_id"], body["just_created"]) == (room_id, False)
 
 
+async def test_bridge_and_unbridge_an_existing_room(api: Api, matrix_user: Any) -> None:
+    ivy, mallory = await matrix_user("ivy"), await matrix_user("mallory")
+    client, other = api.as_user(ivy.user_id), api.as_user(mallory.user_id)
+    bot = str(api.bridge.bot_mxid)
+    room = await ivy.create_room(name="Our room")
+    path = f"/rooms/{quote(room, safe='')}"
+    status, body = await client.call("POST", path + "/bridge", {"chat_id": "g1"})
+    assert (status, body["errcode"]) == (400, "IO.BRIDGEKIT.NOT_LOGGED_IN")
+
+    api.world.add_account("ivy", PASSWORD, name="Ivy")
+    api.world.add_account("mallory", PASSWORD, name="Mallory")
+    api.world.add_account("jack", "x", name="Jack")
+    api.world.add_chat("g1", "Remote Group", ["ivy", "jack", "mallory"])
+    await log_in(client, "ivy")
+    await log_in(other, "mallory")
+
+    status, body = await client.call("POST", path + "/bridge", {"chat": "g1"})
+    assert (status, body["errcode"]) == (400, "M_BAD_JSON")
+    status, body = await client.call("POST", "/rooms/nonsense/bridge", {"chat_id": "g1"})
+    assert (status, body["errcode"]) == (400, "M_INVALID_PARAM")
+    status, body = await client.call("POST", path + "/bridge", {"chat_id": "g1"})
+    assert (status, body["errcode"]) == (403, "M_FORBIDDEN")
+    assert f"Invite {bot}" in body["error"]
+
+    await ivy.invite(room, bot)
+    await ivy.invite(room, mallory.user_id)
+    await mallory.join(room)
+    status, body = await client.call("POST", path + "/bridge", {"chat_id": "g1"})
+    assert (status, body["errcode"]) == (400, "M_INVALID_PARAM")
+    assert "I need power level 100 in this room" in body["error"]
+    await ivy.set_user_power_level(room, bot, 100)
+    status, body = await other.call("POST", path + "/bridge", {"chat_id": "g1"})
+    assert (status, body["errcode"]) == (403, "M_FORBIDDEN")
+    assert "Only an admin of this room" in body["error"]
+    status, body = await client.call("POST", path + "/bridge", {"chat_id": "nosuch"})
+    assert (status, body["errcode"]) == (400, "M_INVALID_PARAM")
+
+    status, body = await client.call("POST", path + "/bridge", {"chat_id": "g1"})
+    assert status == 200, body
+    bridged = {
+        "room_id": room,
+        "bridged": True,
+        "portal": {"id": "g1", "receiver": None, "name": "Remote Group"},
+    }
+    assert body == bridged
+    assert await client.call("GET", path) == (200, bridged)
+    await api.world.send_message("g1", "jack", "into the bridged room")
+    await ivy.wait_for_message(
+        room, sender=api.bridge.ghost_mxid("jack"), body="into the bridged room"
+    )  # type: ignore[arg-type]
+    status, body = await client.call("POST", path + "/bridge", {"chat_id": "g1"})
+    assert (status, body["errcode"]) == (409, "M_BAD_STATE")
+
+    status, body = await other.call("DELETE", path + "/bridge")
+    assert (status, body["errcode"]) == (403, "M_FORBIDDEN")
+    status, body = await client.call("DELETE", path + "/bridge")
+    assert (status, body) == (200, {"room_id": room, "bridged": False, "portal": None})
+    assert (await client.call("GET", path))[1]["bridged"] is False
+    status, body = await client.call("DELETE", path + "/bridge")
+    assert (status, body["errcode"]) == (404, "M_NOT_FOUND")
+
+
 # The OpenAPI document ----------------------------------------------------------------
 
 
