@@ -113,10 +113,16 @@ class Bridge:
         # aiosqlite's debug log prints query parameters, which include login secrets
         # passing through the inbox: never let it log at DEBUG.
         logging.getLogger("aiosqlite").setLevel(logging.INFO)
+        url = str(config["database.url"])
         self.db = Database.create(
-            config["database.url"],
+            url,
             upgrade_table=upgrade_table,
             log=logging.getLogger("bridgekit.db"),
+            # mautrix exits the process when asyncpg trips over a connection that the
+            # server closed; the bridge retries the work instead (bridgekit.retry).
+            db_args={"meow_exit_on_ice": False}
+            if url.startswith(("postgres", "cockroach"))
+            else None,
         )
         self.users_db = UserStore(self.db)
         self.logins_db = UserLoginStore(self.db)

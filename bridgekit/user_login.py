@@ -10,6 +10,7 @@ from .network.connector import NetworkClient
 from .network.events import RemoteEvent
 from .network.handles import BridgeStateEvent
 from .network.ids import LoginID
+from .retry import retry_while_unavailable
 
 if TYPE_CHECKING:
     from .bridge import Bridge
@@ -57,7 +58,11 @@ class UserLogin:
 
     async def queue_remote_event(self, event: RemoteEvent) -> None:
         try:
-            portal = await self.bridge.get_portal(event.portal)
+            portal = await retry_while_unavailable(
+                f"finding the portal of {event.describe()}",
+                lambda: self.bridge.get_portal(event.portal),
+                lambda: self.bridge.stopping,
+            )
             portal.queue_remote_event(event, self)
         except Exception:
             log.exception("Dropped %s from login %s", event.describe(), self.id)

@@ -26,6 +26,7 @@ from mautrix.types import (
     TextMessageEventContent,
 )
 
+from ..retry import retry_while_unavailable
 from ..serial import SerialQueue
 from ..user import Permission
 from .encryption import DecryptionFailed
@@ -140,7 +141,13 @@ class MatrixHandler:
         if queue is None:
             queue = SerialQueue(f"room {room_id}", self.bridge.background_tasks)
             self._room_queues[room_id] = queue
-        queue.submit(f"event {raw['event_id']}", lambda: self._route(raw))
+        what = f"event {raw['event_id']}"
+        queue.submit(
+            what,
+            lambda: retry_while_unavailable(
+                what, lambda: self._route(raw), lambda: self.bridge.stopping
+            ),
+        )
 
     async def _route(self, raw: dict[str, Any]) -> None:
         event_id = raw["event_id"]

@@ -27,6 +27,7 @@ from ..network.matrix import (
     ReactionRecord,
     RelayInfo,
 )
+from ..retry import database_unavailable
 from ..user import Permission
 
 if TYPE_CHECKING:
@@ -88,7 +89,9 @@ async def handle_matrix_event(portal: Portal, event: Event) -> None:
         await _notice(portal, f"Not bridged: {e}")
     except MediaTooLarge as e:
         await _notice(portal, str(e))
-    except Exception:
+    except Exception as e:
+        if database_unavailable(e):
+            raise  # retried by the portal's queue job once the database is back
         log.exception("Network failed on %s %s", event_type, event.event_id)
         await _notice(portal, "Not bridged: the network connection failed. Try again later.")
 

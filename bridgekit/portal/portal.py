@@ -11,6 +11,7 @@ from mautrix.types import RoomID
 
 from ..db import PortalRecord
 from ..network.ids import PortalKey
+from ..retry import retry_while_unavailable
 from ..serial import SerialQueue
 
 if TYPE_CHECKING:
@@ -72,13 +73,19 @@ class Portal:
         """Queue a Matrix event; ``done`` runs after it was handled (or failed)."""
         from .matrix import handle_matrix_event
 
+        what = f"{event.type} {event.event_id}"
+
         async def job() -> None:
             try:
-                await handle_matrix_event(self, event)
+                await retry_while_unavailable(
+                    what, lambda: handle_matrix_event(self, event), lambda: self.bridge.stopping
+                )
             finally:
-                await done()
+                await retry_while_unavailable(
+                    f"finishing {what}", done, lambda: self.bridge.stopping
+                )
 
-        self.queue.submit(f"{event.type} {event.event_id}", job)
+        self.queue.submit(what, job)
 
     def queue_typing(self, user_mxid: str, typing: bool) -> None:
         """Queue a Matrix user's typing change."""

@@ -2,14 +2,11 @@
 
 from __future__ import annotations
 
-import asyncio
 import hashlib
 import logging
 from typing import TYPE_CHECKING, Any
 
-import aiohttp
 from mautrix.appservice import IntentAPI
-from mautrix.errors import MatrixConnectionError, MatrixRequestError
 from mautrix.types import EventID, EventType, PresenceState, RoomID
 
 from ..network.content import ConvertedMessage, MediaTooLarge, MediaUploader
@@ -31,6 +28,7 @@ from ..network.events import (
 )
 from ..network.ids import EmojiID, PartID
 from ..network.matrix import MessageRecord, ReactionRecord
+from ..retry import retry_while_unavailable, temporarily_unavailable
 from .room import ensure_room, sync_info
 
 if TYPE_CHECKING:
@@ -57,39 +55,21 @@ class PortalUploader(MediaUploader):
         )
 
 
-MAX_RETRY_DELAY = 30.0
-
-
-def _homeserver_unavailable(error: BaseException) -> bool:
-    """Errors that mean "the homeserver is down or restarting", not "this is wrong"."""
-    if isinstance(error, MatrixConnectionError | aiohttp.ClientError | TimeoutError):
-        return True
-    return isinstance(error, MatrixRequestError) and error.http_status in (502, 503, 504)
-
-
 async def handle_remote_event(portal: Portal, event: RemoteEvent, source: UserLogin) -> None:
     """Handle one remote event; called from the portal's queue.
 
-    While the homeserver is unreachable the event is retried with backoff, holding
-    the portal's queue (so order is kept) instead of dropping it. A retry of a
-    half-sent message is safe: parts already sent reuse their transaction IDs."""
-    delay = 1.0
-    while True:
-        try:
-            async with portal.bridge.metrics.track("to_matrix", type(event).__name__):
-                await _dispatch(portal, event, source)
-            return
-        except Exception as e:
-            if not _homeserver_unavailable(e) or portal.bridge.stopping:
-                raise
-            log.warning(
-                "The homeserver is unavailable (%s); retrying %s in %.0f s",
-                type(e).__name__,
-                event.describe(),
-                delay,
-            )
-            await asyncio.sleep(delay)
-            delay = min(delay * 2, MAX_RETRY_DELAY)
+    While the homeserver or the database is unreachable the event is retried with
+    backoff, holding the portal's queue (so order is kept) instead of dropping it. A
+    retry of a half-sent message is safe: parts already sent reuse their transaction
+    IDs."""
+
+    async def dispatch() -> None:
+        async with portal.bridge.metrics.track("to_matrix", type(event).__name__):
+            await _dispatch(portal, event, source)
+
+    await retry_while_unavailable(
+        event.describe(), dispatch, lambda: portal.bridge.stopping, temporarily_unavailable
+    )
 
 
 async def _dispatch(portal: Portal, event: RemoteEvent, source: UserLogin) -> None:
