@@ -19,6 +19,7 @@ from bridgekit.network import (
     BridgeStateEvent,
     ChatInfo,
     EditHandling,
+    EmojiID,
     FetchResult,
     IdentifierResolving,
     LoginHandle,
@@ -26,19 +27,24 @@ from bridgekit.network import (
     MatrixMembership,
     MatrixMessage,
     MatrixMessageResponse,
+    MatrixReaction,
+    MatrixReactionRemove,
     MatrixRoomMeta,
+    MatrixTyping,
     MediaTooLarge,
     MembershipHandling,
     MessageID,
     MessageRecord,
     NetworkClient,
     PortalKey,
+    ReactionHandling,
     RemoteChatDelete,
     RemoteChatResync,
     RemoteUserID,
     ResolvedIdentifier,
     RoomCapabilities,
     RoomMetaHandling,
+    TypingHandling,
     UserInfo,
 )
 
@@ -112,6 +118,8 @@ class IRCClient(
     MembershipHandling,
     IdentifierResolving,
     BackfillingNetwork,
+    TypingHandling,
+    ReactionHandling,
     Requests,
 ):
     """The network client of one IRC login.
@@ -315,7 +323,9 @@ class IRCClient(
 
     def get_capabilities(self, portal: PortalKey) -> RoomCapabilities:
         # Media goes to IRC as links; edits as corrections.
-        return RoomCapabilities(formatting=True, edits=True, replies=True, media=True)
+        return RoomCapabilities(
+            formatting=True, edits=True, reactions=True, replies=True, media=True
+        )
 
     async def list_chats(self) -> list[PortalKey]:
         """The channels the connection is in (``ChatListing``, for the ``sync`` command)."""
@@ -398,6 +408,28 @@ class IRCClient(
         if reply is not None and not ids.is_local(reply.id):
             tags["+draft/reply"] = reply.id
         return await self._send(conn, target, from_matrix.kind_of(msg.msgtype), text, tags)
+
+    async def handle_matrix_typing(self, typing: MatrixTyping) -> None:
+        """``TypingHandling``: a ``+typing`` client tag (servers with message-tags)."""
+        conn = self.conn
+        if conn is None or not conn.connected or self.parked:
+            return
+        state = "active" if typing.typing else "done"
+        conn.send_tagmsg(self._target(conn, typing.portal), {"+typing": state})
+
+    async def handle_matrix_reaction(self, reaction: MatrixReaction) -> EmojiID | None:
+        """``ReactionHandling``: a ``+draft/react`` on the message's msgid, which clients
+        with reaction support show under the message; others show nothing, so a
+        server without message-tags gets nothing either."""
+        conn = self.require_connection()
+        if ids.is_local(reaction.target.id) or len(reaction.key) > to_matrix.MAX_REACTION_LENGTH:
+            return None  # the server gave that message no ID that IRC clients know
+        target = self._target(conn, reaction.portal)
+        conn.send_tagmsg(target, {"+draft/react": reaction.key, "+draft/reply": reaction.target.id})
+        return None
+
+    async def handle_matrix_reaction_remove(self, removal: MatrixReactionRemove) -> None:
+        """IRC has no way to take a reaction back: nothing to send."""
 
     async def handle_matrix_edit(self, edit: MatrixEdit) -> None:
         """``EditHandling``: IRC cannot edit, so the new text follows as a correction."""

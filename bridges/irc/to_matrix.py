@@ -31,6 +31,8 @@ from bridgekit.network import (
     RemoteChatInfoChange,
     RemoteChatResync,
     RemoteMessage,
+    RemoteReaction,
+    RemoteTyping,
     RoomType,
     UserInfo,
 )
@@ -54,6 +56,7 @@ from .protocol import (
     PartEvent,
     QuitEvent,
     ReplyEvent,
+    TagMessageEvent,
     TopicEvent,
 )
 
@@ -273,6 +276,39 @@ async def _message(client: IRCClient, conn: IRCConnection, event: MessageEvent) 
     await client.backfill.save()
 
 
+#: How long a ``+typing=active`` lasts without a refresh (the spec's 6 s, with slack).
+TYPING_TIMEOUT_S = 7.0
+#: Reactions longer than this are not emoji: they are dropped, not bridged as text.
+MAX_REACTION_LENGTH = 64
+
+
+async def _tag_message(client: IRCClient, conn: IRCConnection, event: TagMessageEvent) -> None:
+    """Client-tag-only messages: ``+typing`` and ``+draft/react`` (on ``+draft/reply``)."""
+    if event.is_echo or event.source.is_server or not event.conversation:
+        return
+    nick = event.source.nick
+    portal = client.portal_key(event.conversation)
+    sender = EventSender(client.user_id(nick), user_info=user_info(nick))
+    typing = event.tags.get("+typing")
+    if typing is not None:
+        timeout = TYPING_TIMEOUT_S if typing == "active" else 0.0
+        await client.login.queue_remote_event(
+            RemoteTyping(portal=portal, sender=sender, timeout_s=timeout)
+        )
+    reaction = event.tags.get("+draft/react")
+    target = event.tags.get("+draft/reply") or event.tags.get("+reply")
+    if reaction and target and len(reaction) <= MAX_REACTION_LENGTH:
+        await client.login.queue_remote_event(
+            RemoteReaction(
+                portal=portal,
+                sender=sender,
+                target=MessageID(target),
+                emoji=reaction,
+                timestamp_ms=int(event.time.timestamp() * 1000),
+            )
+        )
+
+
 async def _synced(client: IRCClient, conn: IRCConnection, event: ChannelSyncedEvent) -> None:
     topic = event.topic or ""
     client.topics[conn.casefold(event.channel)] = topic
@@ -399,6 +435,7 @@ _HANDLERS: dict[type[IRCEvent], Handler] = {
     DisconnectedEvent: _disconnected,
     FatalErrorEvent: _fatal,
     MessageEvent: _message,
+    TagMessageEvent: _tag_message,
     ChannelSyncedEvent: _synced,
     JoinEvent: _join,
     PartEvent: _part,

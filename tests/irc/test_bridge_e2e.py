@@ -23,6 +23,7 @@ from bridges.irc.protocol import (
     MessageEvent,
     PartEvent,
     QuitEvent,
+    TagMessageEvent,
     TopicEvent,
 )
 
@@ -184,6 +185,64 @@ async def test_login_join_and_messages_both_ways(
     assert not [e for e in ours if e["sender"] == irc_bridge.ghost(nick)]
     bodies = [e["content"]["body"] for e in ours if e["sender"] == alice.user_id]
     assert bodies.count("plain text with ünïcode & <stuff>") == 1
+
+
+async def test_typing_and_reactions_both_ways(
+    irc_bridge: IRCHarness, matrix_user: Any, irc_connect: ConnFactory
+) -> None:
+    server = irc_bridge.server
+    bob = irc_connect(server.host, server.port, unique("bob"))
+    alice = await matrix_user("alice")
+    nick, channel = unique("al"), unique("#fun")
+    await connected(bob)
+    await _joined(bob, channel)
+    management = await irc_log_in(alice, irc_bridge, nick)
+    room_id = await _join_portal(alice, irc_bridge, management, channel)
+    await expect(bob, JoinEvent, lambda e: e.source.nick == nick and e.channel == channel)
+    bob_ghost = irc_bridge.ghost(bob.nick)
+
+    # Reactions: a Matrix reaction is a +draft/react on the IRC message's msgid...
+    bob.send_message(channel, "react to this")
+    bob_line = await expect(bob, MessageEvent, lambda e: e.is_echo)
+    assert bob_line.msgid
+    bob_message = await alice.wait_for_message(room_id, sender=bob_ghost, body="react to this")
+    await alice.react(room_id, bob_message["event_id"], "👍")
+    tag = await expect(bob, TagMessageEvent, lambda e: e.source.nick == nick)
+    assert tag.conversation == channel
+    assert tag.tags["+draft/react"] == "👍" and tag.tags["+draft/reply"] == bob_line.msgid
+
+    # ...and an IRC one becomes a Matrix reaction from the reacting nick's ghost.
+    mine = await alice.send_text(room_id, "and react to mine")
+    said = await expect(bob, MessageEvent, _said_by(nick))
+    assert said.msgid
+    bob.send_tagmsg(channel, {"+draft/react": "🎉", "+draft/reply": said.msgid})
+    reaction = await alice.wait_for_event(
+        room_id, lambda e: e["type"] == "m.reaction" and e["sender"] == bob_ghost
+    )
+    assert reaction["content"]["m.relates_to"] == {
+        "rel_type": "m.annotation",
+        "event_id": mine,
+        "key": "🎉",
+    }
+
+    # Typing: +typing=active/done on IRC is the ghost typing in the room and stopping.
+    bob.send_tagmsg(channel, {"+typing": "active"})
+    await alice.wait_for_ephemeral(
+        room_id,
+        lambda e: e["type"] == "m.typing" and bob_ghost in e["content"]["user_ids"],
+    )
+    bob.send_tagmsg(channel, {"+typing": "done"})
+    await alice.wait_for_ephemeral(
+        room_id,
+        lambda e: e["type"] == "m.typing" and bob_ghost not in e["content"]["user_ids"],
+    )
+    # And the Matrix user typing reaches IRC the same way.
+    await alice.send_typing(room_id, True)
+    started = await expect(bob, TagMessageEvent, lambda e: e.source.nick == nick)
+    assert started.tags.get("+typing") == "active"
+    await alice.send_typing(room_id, False)
+    stopped = await expect(bob, TagMessageEvent, lambda e: e.source.nick == nick)
+    assert stopped.tags.get("+typing") == "done"
 
 
 async def test_members_nick_changes_modes_and_topic(
