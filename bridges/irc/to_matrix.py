@@ -31,6 +31,7 @@ from bridgekit.network import (
     RemoteChatInfoChange,
     RemoteChatResync,
     RemoteMessage,
+    RemotePresence,
     RemoteReaction,
     RemoteTyping,
     RoomType,
@@ -40,6 +41,7 @@ from bridgekit.network import (
 from . import ids
 from .formatting import irc_to_matrix
 from .protocol import (
+    AwayEvent,
     ChannelSyncedEvent,
     ConnectedEvent,
     DisconnectedEvent,
@@ -309,6 +311,34 @@ async def _tag_message(client: IRCClient, conn: IRCConnection, event: TagMessage
         )
 
 
+async def _away(client: IRCClient, conn: IRCConnection, event: AwayEvent) -> None:
+    """away-notify: a nick going away (with its reason) or coming back is its ghost's
+    presence, ``unavailable`` with the reason as status or ``online``."""
+    nick = event.source.nick
+    folded = conn.casefold(nick)
+    if event.source.is_server or folded == conn.casefold(conn.nick):
+        return
+    # Any portal of the login will do; a shared channel's exists already.
+    shared = next(
+        (
+            name
+            for name, _ in conn.channels
+            if any(conn.casefold(m.nick) == folded for m in conn.members(name))
+        ),
+        None,
+    )
+    if shared is None:
+        return
+    await client.login.queue_remote_event(
+        RemotePresence(
+            portal=client.portal_key(shared),
+            sender=EventSender(client.user_id(nick), user_info=user_info(nick)),
+            presence="unavailable" if event.message else "online",
+            status_msg=event.message or None,
+        )
+    )
+
+
 async def _synced(client: IRCClient, conn: IRCConnection, event: ChannelSyncedEvent) -> None:
     topic = event.topic or ""
     client.topics[conn.casefold(event.channel)] = topic
@@ -436,6 +466,7 @@ _HANDLERS: dict[type[IRCEvent], Handler] = {
     FatalErrorEvent: _fatal,
     MessageEvent: _message,
     TagMessageEvent: _tag_message,
+    AwayEvent: _away,
     ChannelSyncedEvent: _synced,
     JoinEvent: _join,
     PartEvent: _part,

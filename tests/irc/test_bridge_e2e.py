@@ -187,7 +187,23 @@ async def test_login_join_and_messages_both_ways(
     assert bodies.count("plain text with ünïcode & <stuff>") == 1
 
 
-async def test_typing_and_reactions_both_ways(
+async def _presence_is(
+    client: MatrixTestClient, mxid: str, state: str, status_msg: str | None
+) -> None:
+    found: dict[str, Any] = {}
+
+    async def check() -> bool:
+        nonlocal found
+        found = await client.request("GET", f"/_matrix/client/v3/presence/{mxid}/status")
+        return (found.get("presence"), found.get("status_msg")) == (state, status_msg)
+
+    try:
+        await eventually(check)
+    except AssertionError:
+        raise AssertionError(f"presence of {mxid} is {found}, not {state}") from None
+
+
+async def test_typing_reactions_and_away_both_ways(
     irc_bridge: IRCHarness, matrix_user: Any, irc_connect: ConnFactory
 ) -> None:
     server = irc_bridge.server
@@ -236,6 +252,11 @@ async def test_typing_and_reactions_both_ways(
         room_id,
         lambda e: e["type"] == "m.typing" and bob_ghost not in e["content"]["user_ids"],
     )
+    # Away (away-notify) is the ghost's presence, with the reason as its status.
+    bob.send("AWAY", "out for lunch")
+    await _presence_is(alice, bob_ghost, "unavailable", "out for lunch")
+    bob.send("AWAY")
+    await _presence_is(alice, bob_ghost, "online", None)
     # And the Matrix user typing reaches IRC the same way.
     await alice.send_typing(room_id, True)
     started = await expect(bob, TagMessageEvent, lambda e: e.source.nick == nick)
