@@ -96,6 +96,9 @@ class MatrixMessage(MatrixEvent):
     caption, which may be empty); ``reply_to`` and ``thread_root`` are the resolved
     targets, or ``None`` if the message has none or the target was never bridged.
     ``content`` is the raw Matrix content for anything not lifted into fields.
+    ``may_notify_room`` is true only when the message asks to notify everyone
+    (``@room``, ``@everyone``, ``@here``, or ``m.mentions.room``) and its sender has
+    the room's power to do so: a network's everyone-mention may go out only then.
     """
 
     msgtype: str
@@ -105,6 +108,7 @@ class MatrixMessage(MatrixEvent):
     reply_to: MessageRecord | None = None
     thread_root: MessageRecord | None = None
     content: dict[str, Any] = field(default_factory=dict)
+    may_notify_room: bool = False
 
 
 @dataclass(slots=True)

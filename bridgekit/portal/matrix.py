@@ -180,6 +180,9 @@ async def _message(
         reply_to=await _target(portal, reply_id),
         thread_root=await _target(portal, thread_id),
         content=content,
+        may_notify_room=await _may_notify_room(
+            portal, str(event.sender), str(content.get("body") or ""), content
+        ),
     )
     response = await login.client.handle_matrix_message(msg)
     assert portal.mxid is not None
@@ -195,6 +198,21 @@ async def _message(
             metadata=response.metadata,
         )
     )
+
+
+_ROOM_MENTIONS = ("@room", "@everyone", "@here")
+
+
+async def _may_notify_room(portal: Portal, sender: str, body: str, content: dict[str, Any]) -> bool:
+    """Whether the message asks to notify the whole room and its sender may: their power
+    level reaches the room's ``notifications.room`` (50 unless changed)."""
+    mentions = content.get("m.mentions")
+    asks = isinstance(mentions, dict) and mentions.get("room") is True
+    if not asks and not any(word in body for word in _ROOM_MENTIONS):
+        return False
+    assert portal.mxid is not None
+    levels = await portal.bridge.bot_intent.get_power_levels(portal.mxid)
+    return levels.get_user_level(UserID(sender)) >= levels.notifications.room
 
 
 def _media(portal: Portal, content: dict[str, Any], msgtype: str) -> MatrixMedia | None:

@@ -42,8 +42,24 @@ log = logging.getLogger("bridgekit.discord.from_matrix")
 MAX_TEXT = 2000
 """Discord's limit of a message's content, in characters."""
 
-#: Mentions a Matrix message may make: people, never @everyone or roles.
+#: Mentions a Matrix message may make: people, never roles, and @everyone/@here only
+#: when its sender has the Matrix room's power to notify everyone (``@room``).
 _MENTIONS = discord.AllowedMentions(everyone=False, roles=False, users=True, replied_user=True)
+_MENTIONS_EVERYONE = discord.AllowedMentions(
+    everyone=True, roles=False, users=True, replied_user=True
+)
+_AT_ROOM = re.compile(r"(?<![\w@])@room\b")
+
+
+def _mentions(msg: MatrixMessage) -> discord.AllowedMentions:
+    return _MENTIONS_EVERYONE if msg.may_notify_room else _MENTIONS
+
+
+def _everyone(text: str, msg: MatrixMessage) -> str:
+    """Matrix's ``@room`` is Discord's ``@everyone``, for senders who may use it."""
+    return _AT_ROOM.sub("@everyone", text) if msg.may_notify_room else text
+
+
 _REPLY_FALLBACK = re.compile(r"\A(?:> .*\n)+\n")
 _UNKNOWN_WEBHOOK = 10015
 _THREAD_NAME = 100
@@ -59,7 +75,7 @@ async def send_message(client: DiscordClient, msg: MatrixMessage) -> MatrixMessa
             return await _send_via_webhook(client, channel, thread, msg, msg.relay)
         except WebhooksUnavailable as e:
             log.warning("No webhook in channel %s (%s); relaying as the bot", channel.id, e)
-    text = await _text(client, msg.body, msg.html, msg.msgtype, msg.content)
+    text = _everyone(await _text(client, msg.body, msg.html, msg.msgtype, msg.content), msg)
     if msg.media is not None and msg.body == msg.media.filename:
         text = ""
     files = await _files(client, channel, msg)
@@ -79,7 +95,7 @@ async def send_message(client: DiscordClient, msg: MatrixMessage) -> MatrixMessa
                 content=chunk or None,
                 files=files if last else None,  # type: ignore[arg-type]
                 reference=reference if index == 0 else None,  # type: ignore[arg-type]
-                allowed_mentions=_MENTIONS,
+                allowed_mentions=_mentions(msg),
             )
         )
     return _response(sent, _thread_meta(thread))
@@ -134,7 +150,7 @@ async def _send_via_webhook(
     raw = msg.content
     body = str(raw.get("body") or "")
     html = raw.get("formatted_body") if raw.get("format") == "org.matrix.custom.html" else None
-    text = await _text(client, body, html, msg.msgtype, raw)
+    text = _everyone(await _text(client, body, html, msg.msgtype, raw), msg)
     if msg.media is not None and body == msg.media.filename:
         text = ""
     if msg.reply_to is not None:
@@ -152,7 +168,7 @@ async def _send_via_webhook(
                 await hook.send(
                     content=chunk or discord.utils.MISSING,
                     files=files if last else discord.utils.MISSING,
-                    allowed_mentions=_MENTIONS,
+                    allowed_mentions=_mentions(msg),
                     wait=True,
                     username=username,
                     avatar_url=avatar_url,

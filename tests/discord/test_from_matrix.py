@@ -151,3 +151,25 @@ async def test_relayed_matrix_users_write_through_a_webhook(
         if e["type"] == "m.room.message" and discord.bridge.is_ghost(e["sender"])
     ]
     assert from_ghosts == ["hello", "marker"]
+
+
+async def test_everyone_pings_need_the_power_to_notify_the_matrix_room(
+    discord: DiscordHarness, matrix_user: Any
+) -> None:
+    world = discord.world
+    alice = await matrix_user("alice")
+    await logged_in(alice, discord)
+    room_id = await portal_room(alice, discord, world.dalia, "hello")
+    dave = await _relayed_user(alice, discord, room_id, matrix_user)
+
+    # Dave (power level 0) is relayed: his @everyone reaches Discord as text, not a ping.
+    await dave.send_text(room_id, "@everyone look at this")
+    quiet = await _wait_discord(discord, "@everyone look at this")
+    assert quiet.webhook is not None and not quiet.mention_everyone
+    # Alice has the room's level 50, enough to notify it: her @room is Discord's @everyone.
+    await alice.send_text(room_id, "@room meeting in five")
+    loud = await _wait_discord(discord, "@everyone meeting in five")
+    assert loud.author_id == world.bot.id and loud.mention_everyone
+    await alice.send_text(room_id, "and @everyone again")
+    again = await _wait_discord(discord, "and @everyone again")
+    assert again.mention_everyone
