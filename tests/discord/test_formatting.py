@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+from html.parser import HTMLParser
+
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from bridges.discord.formatting import Mention, render, to_discord
 
@@ -110,3 +114,77 @@ def _ghosts(mxid: str) -> str | None:
 )
 async def test_matrix_html_to_discord(html: str, markdown: str) -> None:
     assert await to_discord(html, _ghosts) == markdown
+
+
+# Properties over arbitrary input (hypothesis) ----------------------------------------
+
+_ALLOWED_TAGS = {
+    "a", "blockquote", "br", "code", "del", "em", "h1", "h2", "h3", "img", "li", "ol",
+    "p", "pre", "span", "strong", "u", "ul",
+}  # fmt: skip
+
+
+class _TagCollector(HTMLParser):
+    def __init__(self) -> None:
+        super().__init__()
+        self.tags: set[str] = set()
+        self.attributes: set[str] = set()
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        self.tags.add(tag)
+        self.attributes.update(name for name, _ in attrs)
+
+
+_MARKDOWNISH = st.lists(
+    st.sampled_from([*"ab <>&\"'*_~`|#-:\n@!/.[]()", "<@1>", "<#9>", "```", "||", "**"]),
+    max_size=60,
+).map("".join)
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.one_of(st.text(max_size=200), _MARKDOWNISH))
+def test_any_discord_message_renders_to_safe_html(content: str) -> None:
+    rendered = render(content, Resolver())
+    assert isinstance(rendered.body, str)
+    if rendered.html is None:
+        return
+    collector = _TagCollector()
+    collector.feed(rendered.html)
+    collector.close()
+    assert collector.tags <= _ALLOWED_TAGS, rendered.html
+    assert collector.attributes <= {"href", "src", "alt", "title", "height", "data-mx-spoiler"}
+
+
+_HTML_PIECES = st.sampled_from(
+    [
+        "<b>", "</b>", "<i>", "</i>", "<u>", "</u>", "<del>", "</del>", "<code>", "</code>",
+        "<pre>", "</pre>", "<blockquote>", "</blockquote>", "<ul>", "<li>", "</li>", "</ul>",
+        "<br>", "<p>", "</p>", '<a href="https://example.org">', "</a>",
+        '<a href="https://matrix.to/#/@discord_12:x">', "<script>", "</script>",
+        "<mx-reply>", "</mx-reply>", "<span data-mx-spoiler>", "</span>", "&amp;", "&lt;",
+        "<h1>", "</h1>", "<img src=x>", "**", "@everyone", "<@12>", "\n",
+    ]
+)  # fmt: skip
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(st.one_of(_HTML_PIECES, st.text(max_size=12)), max_size=40))
+async def test_any_matrix_html_converts_to_discord(pieces: list[str]) -> None:
+    markdown = await to_discord("".join(pieces), _ghosts)
+    assert isinstance(markdown, str)
+    assert "<script>" not in markdown
+
+
+_WORD = st.text(alphabet="abcdefghij", min_size=1, max_size=8)
+_STYLED = st.tuples(st.sampled_from(["**", "*", "__", "~~", "`", ""]), _WORD).map(
+    lambda pair: f"{pair[0]}{pair[1]}{pair[0][::-1]}"
+)
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(_STYLED, min_size=1, max_size=8))
+async def test_discord_formatting_survives_a_round_trip_through_matrix(words: list[str]) -> None:
+    content = " ".join(words)
+    rendered = render(content, Resolver())
+    back = await to_discord(rendered.html, _ghosts) if rendered.html else rendered.body
+    assert back == content

@@ -86,7 +86,7 @@ _INLINE = re.compile(
     r"|(?P<bold>\*\*(?P<bold_t>.+?)\*\*(?!\*))"
     r"|(?P<underline>__(?P<underline_t>.+?)__(?!_))"
     r"|(?P<strike>~~(?P<strike_t>.+?)~~)"
-    r"|(?P<italic>\*(?P<italic_t>[^\s*](?:.*?[^\s])?)\*(?!\*))"
+    r"|(?P<italic>\*(?P<italic_t>[^\s*](?:.*?[^\s])??)\*(?!\*))"
     r"|(?P<italic_u>\b_(?P<italic_u_t>[^_].*?)_\b)",
     re.DOTALL,
 )
