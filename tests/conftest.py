@@ -124,6 +124,21 @@ def encrypted_loopback_setups() -> dict[str, BridgeSetup]:
 
 
 @pytest.fixture(scope="session")
+def encrypted_bridge_setups() -> dict[str, BridgeSetup]:
+    """The bundled bridges with encryption on and new portals encrypted (appservice
+    delivery), as an operator following docs/encryption.md runs them."""
+    settings = {
+        "encryption.allow": True,
+        "encryption.default": True,
+        "encryption.appservice": True,
+    }
+    return {
+        network: BridgeSetup.new(network, appservice_id=f"{network}e2ee", settings=settings)
+        for network in ("irc", "telegram", "discord")
+    }
+
+
+@pytest.fixture(scope="session")
 def bridgekit_registrations(
     kit_appservice: KitAppservice,
     loopback_setup: BridgeSetup,
@@ -132,6 +147,7 @@ def bridgekit_registrations(
     irc_setup: BridgeSetup,
     discord_setup: BridgeSetup,
     telegram_setup: BridgeSetup,
+    encrypted_bridge_setups: dict[str, BridgeSetup],
 ) -> list[Mapping[str, Any]]:
     """Every appservice registration of the suite (see the module docstring)."""
     connector = LoopbackConnector()
@@ -143,4 +159,7 @@ def bridgekit_registrations(
         irc_setup.registration(IRCConnector()),
         discord_setup.registration(DiscordConnector()),
         telegram_setup.registration(TelegramConnector()),
+        encrypted_bridge_setups["irc"].registration(IRCConnector()),
+        encrypted_bridge_setups["telegram"].registration(TelegramConnector()),
+        encrypted_bridge_setups["discord"].registration(DiscordConnector()),
     ]
