@@ -22,6 +22,7 @@ from mautrix.crypto import OlmMachine, PgCryptoStore, RejectKeyShare
 from mautrix.crypto.attachments import decrypt_attachment, encrypt_attachment
 from mautrix.errors import EncryptionError, MNotFound, SessionNotFound
 from mautrix.types import (
+    DeviceID,
     DeviceIdentity,
     EncryptedEvent,
     Event,
@@ -113,7 +114,14 @@ class Encryption:
                 "The bot's device %s has no keys on the server; creating a new one", device_id
             )
             await self.store.delete()
+            # A new store object: the old one keeps the deleted account in memory.
+            self.store = PgCryptoStore(str(self.bridge.bot_mxid), PICKLE_KEY, self.bridge.db)
+            self.machine.crypto_store = self.store
+            self.client.sync_store = self.store
             await self.store.open()
+            # A new device ID too: clients that knew the old one would take new keys
+            # under the same ID for an attack.
+            self.client.device_id = DeviceID("")
             await self._create_device(None)
             await self.machine.load()
             await self.store.put_device_id(self.client.device_id)

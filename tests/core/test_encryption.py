@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import asyncio
+import secrets
 from collections.abc import AsyncIterator
 from typing import Any
+from urllib.parse import quote
 
 import pytest
 
@@ -346,3 +349,83 @@ async def test_a_user_who_joins_later_can_read_what_follows(
     await world.send_message("g1", "bob", "welcome carol")
     event = await carol.wait_for_message(room_id, "welcome carol", timeout=30)
     assert event["decrypted"] is True
+
+
+async def _admin(synapse: SynapseServer) -> Any:
+    from bridgekit.testing.matrix_client import MatrixTestClient
+
+    user_id, token = await synapse.aregister_user("admin" + secrets.token_hex(3), "pw", admin=True)
+    return MatrixTestClient(synapse.url, user_id, token)
+
+
+async def test_a_device_lost_on_the_server_is_replaced_at_start_up(
+    synapse: SynapseServer,
+    encrypted_loopback_setups: dict[str, BridgeSetup],
+    database_url: str,
+    encrypted_user: Any,
+    matrix_user: Any,
+) -> None:
+    setup = encrypted_loopback_setups["appservice"]
+    world = LoopbackWorld()
+    async with run_bridge(LoopbackConnector(world), setup, synapse, database_url) as bridge:
+        assert bridge.encryption is not None
+        lost = bridge.encryption.client.device_id
+        bot = str(bridge.bot_mxid)
+
+    # The homeserver loses the device and its keys (deleted, or restored from a backup).
+    admin = await _admin(synapse)
+    await admin.request(
+        "DELETE", f"/_synapse/admin/v2/users/{quote(bot)}/devices/{quote(str(lost))}"
+    )
+    await admin.close()
+
+    async with run_bridge(LoopbackConnector(world), setup, synapse, database_url) as bridge:
+        harness = Harness(bridge, world, setup, synapse, database_url)
+        assert bridge.encryption is not None
+        device = bridge.encryption.client.device_id
+        assert device != lost
+        observer = await matrix_user("observer")
+        result = await observer.request(
+            "POST", "/_matrix/client/v3/keys/query", {"device_keys": {bot: []}}
+        )
+        # (The suite's other tests left devices of their own on this bot.)
+        assert device in result["device_keys"][bot] and lost not in result["device_keys"][bot]
+        # And encrypted rooms work with the new device.
+        alice = await encrypted_user("alice")
+        await _encrypted_login(alice, harness, "alice")
+
+
+async def test_one_time_keys_are_replenished(
+    encrypted: Harness, encrypted_user: Any, matrix_user: Any
+) -> None:
+    alice = await encrypted_user("alice")
+    management = await _encrypted_login(alice, encrypted, "alice")
+    claimer = await matrix_user("claimer")
+    assert encrypted.bridge.encryption is not None
+    bot, device = encrypted.bot, str(encrypted.bridge.encryption.client.device_id)
+
+    async def claim() -> dict[str, Any]:
+        result = await claimer.request(
+            "POST",
+            "/_matrix/client/v3/keys/claim",
+            {"one_time_keys": {bot: {device: "signed_curve25519"}}},
+        )
+        keys: dict[str, Any] = result["one_time_keys"].get(bot, {}).get(device, {})
+        return next(iter(keys.values()), {})
+
+    # Other users' devices claim the bot's one-time keys until only the fallback is left.
+    for _ in range(200):
+        key = await claim()
+        if not key or key.get("fallback"):
+            break
+    else:
+        raise AssertionError("the bot's one-time keys never ran out")
+    # The homeserver reports the count with the next sync or transaction; the bridge
+    # uploads new keys, and a later claim gets a real one-time key again.
+    await alice.send_text(management, "help")
+    for _ in range(100):
+        key = await claim()
+        if key and not key.get("fallback"):
+            return
+        await asyncio.sleep(0.3)
+    raise AssertionError("no new one-time keys were uploaded")
