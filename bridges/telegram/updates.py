@@ -31,6 +31,7 @@ from bridgekit.network import (
     RemoteEvent,
     RemoteMessage,
     RemoteMessageRemove,
+    RemotePresence,
     RemoteReaction,
     RemoteReactionRemove,
     RemoteReadReceipt,
@@ -202,6 +203,8 @@ class UpdateHandlers:
             if isinstance(update.from_id, types.PeerUser):
                 chat = await self._in_topic(chat)
                 await self._typing(chat, update.from_id.user_id, update.action)
+        elif isinstance(update, types.UpdateUserStatus):
+            await self._presence(update.user_id, update.status)
         elif isinstance(update, types.UpdateReadHistoryOutbox):
             chat = ChatRef.from_peer(update.peer)
             # Only a private chat says who read: the other side.
@@ -213,6 +216,21 @@ class UpdateHandlers:
                         target=message_id(update.max_id),
                     )
                 )
+
+    async def _presence(self, telegram_id: int, status: Any) -> None:
+        """Online is online; every other status (offline, "recently", "last week", and
+        a hidden last-seen time) is offline."""
+        if telegram_id == self.owner.me_id:
+            return
+        online = isinstance(status, types.UserStatusOnline)
+        await self._queue(
+            RemotePresence(
+                # Any portal key of the login does; the private chat's is at hand.
+                portal=ChatRef("user", telegram_id).portal_key(self.login.id),
+                sender=EventSender(user_id(telegram_id)),
+                presence="online" if online else "offline",
+            )
+        )
 
     async def _service_message(self, message: Any) -> None:
         action = message.action

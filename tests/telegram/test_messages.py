@@ -325,3 +325,24 @@ async def test_title_and_member_changes_and_refused_reactions(
     await matrix.react(room, welcome["event_id"], "👍")
     post = next(p for p in server.messages(bob, group) if p.text == "welcome")
     await eventually(lambda: _reacted(post, alice, "👍"))
+
+
+async def test_presence_reaches_the_ghost(telegram: TelegramHarness, matrix_user: Any) -> None:
+    server = telegram.server
+    alice = server.create_user("+15550161", "Alice")
+    bob = server.create_user("+15550162", "Bob")
+    matrix = await matrix_user("alice")
+    await phone_login(matrix, telegram, alice)
+    server.send_message(bob, alice, "hi")
+    await portal_from_message(matrix, telegram, "hi")
+    ghost = telegram.ghost(bob)
+
+    async def presence_is(state: str) -> bool:
+        path = f"/_matrix/client/v3/presence/{ghost}/status"
+        found = await matrix.request("GET", path)
+        return found.get("presence") == state
+
+    server.set_online(bob)
+    await eventually(lambda: presence_is("online"))
+    server.set_online(bob, False)
+    await eventually(lambda: presence_is("offline"))
