@@ -247,10 +247,10 @@ class Bridge:
             except MatrixRequestError as e:
                 log.warning("Could not set the bot's display name: %s", e)
 
-    async def _ping_with_retries(self, attempts: int = 3) -> None:
-        """The homeserver's appservice ping; a failure is retried briefly, since the
-        homeserver can fail one ping while it is still backing off from an earlier
-        outage of the bridge."""
+    async def _ping_with_retries(self, attempts: int = 6) -> None:
+        """The homeserver's appservice ping; a failure is retried for about eight seconds,
+        since the homeserver can fail pings while it is still backing off from an
+        earlier outage of the bridge, or reusing a connection to its old process."""
         for attempt in range(attempts):
             try:
                 await self.appservice.ping_self()
@@ -259,7 +259,7 @@ class Bridge:
                 if attempt == attempts - 1:
                     raise
                 log.warning("Appservice ping failed (%s); trying again", e.errcode)
-                await asyncio.sleep(0.5 * 2**attempt)
+                await asyncio.sleep(min(0.5 * 2**attempt, 2.0))
 
     async def stop(self) -> None:
         """Disconnect logins, finish queued work and close everything (once)."""
