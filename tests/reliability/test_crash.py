@@ -143,7 +143,6 @@ async def _wait_until(check: Callable[[], bool], seconds: float) -> None:
     raise TimeoutError("condition not reached")
 
 
-@pytest.mark.both_backends
 async def test_matrix_to_network_burst_survives_kill_9(
     tmp_path: Path,
     synapse: SynapseServer,
@@ -180,7 +179,6 @@ async def test_matrix_to_network_burst_survives_kill_9(
     assert sum(e["duplicate"] for e in entries) <= 1
 
 
-@pytest.mark.both_backends
 async def test_network_to_matrix_burst_survives_kill_9(
     tmp_path: Path,
     synapse: SynapseServer,
