@@ -16,7 +16,7 @@ import logging
 import os
 import signal
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from importlib.metadata import entry_points
 from pathlib import Path
 
@@ -46,14 +46,25 @@ def _example(connector: NetworkConnector, port: int = 29300) -> str:
     return example_config(name.network_id, name.display_name, port, connector.example_config)
 
 
-def write_registration(config: Config, path: Path) -> None:
-    """Generate tokens into ``config``, save it, and write the registration to ``path``."""
-    generate_tokens(config)
-    config.save()
+def write_registration(
+    config_path: Path, example: str, path: Path, environ: Mapping[str, str]
+) -> Config:
+    """Generate tokens into the config file, and write the registration to ``path``.
+
+    The file gets only the new tokens: values from ``BRIDGEKIT__`` environment
+    variables are not written into it (they stay the environment's to change). The
+    registration is made from the config as the bridge will see it, environment
+    included. Returns that config."""
+    stored = Config.load(config_path, example)
+    generate_tokens(stored)
+    stored.save()
+    config = Config.load(config_path, example, save=False)
+    config.apply_env(environ)
     yaml = YAML()
     with path.open("w") as stream:
         yaml.dump(registration_from_config(config), stream)
     os.chmod(path, 0o600)
+    return config
 
 
 async def _run(connector: NetworkConnector, config: Config) -> None:
@@ -109,15 +120,15 @@ def main(factory: ConnectorFactory | None = None, argv: list[str] | None = None)
         )
         sys.exit(0)
     try:
-        config = Config.load(args.config, _example(connector))
-        config.apply_env(os.environ)
         if args.generate_registration:
-            write_registration(config, args.registration)
+            write_registration(args.config, _example(connector), args.registration, os.environ)
             print(
                 f"Wrote {args.registration}. Add its path to app_service_config_files in your "
                 "homeserver's config, restart the homeserver, then start the bridge."
             )
             sys.exit(0)
+        config = Config.load(args.config, _example(connector))
+        config.apply_env(os.environ)
         if args.check_config:
             sys.exit(_check_config(config, args.registration))
         level = str(config.get("logging.level") or "INFO").upper()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -12,13 +13,16 @@ from bridgekit.config import Config, ConfigError, validate
 from bridgekit.testing.synapse import SynapseServer
 
 
-def _cli(tmp_path: Path, *args: str) -> subprocess.CompletedProcess[str]:
+def _cli(
+    tmp_path: Path, *args: str, env: dict[str, str] | None = None
+) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [sys.executable, "-m", "bridgekit.cli", "--network", "loopback", *args],
         cwd=tmp_path,
         capture_output=True,
         text=True,
         timeout=60,
+        env={**os.environ, **(env or {})},
     )
 
 
@@ -47,6 +51,23 @@ def test_first_run_writes_config_then_g_writes_registration(tmp_path: Path) -> N
         assert "Loaded application service" in synapse.log_path.read_text()
     finally:
         synapse.stop()
+
+
+def test_g_keeps_environment_values_out_of_the_config_file(tmp_path: Path) -> None:
+    assert _cli(tmp_path).returncode == 0
+    env = {
+        "BRIDGEKIT__APPSERVICE__ADDRESS": "http://bridge.internal:29999",
+        "BRIDGEKIT__DATABASE__URL": "postgres://irc:s3cret-from-env@db/irc",
+    }
+    generated = _cli(tmp_path, "-g", env=env)
+    assert generated.returncode == 0, generated.stderr
+    config_text = (tmp_path / "config.yaml").read_text()
+    assert "s3cret-from-env" not in config_text and "bridge.internal" not in config_text
+    config = YAML(typ="safe").load(config_text)
+    registration = YAML(typ="safe").load((tmp_path / "registration.yaml").read_text())
+    # The registration is the bridge's view: the environment's address, the file's tokens.
+    assert registration["url"] == "http://bridge.internal:29999"
+    assert registration["as_token"] == config["appservice"]["as_token"]
 
 
 def test_unknown_network_is_named(tmp_path: Path) -> None:
