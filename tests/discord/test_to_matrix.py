@@ -154,3 +154,33 @@ async def test_channel_changes_and_guild_commands(
     await alice.wait_for_message(random_room, body="bridged again")
     bodies = [e["content"].get("body") for e in alice.timeline(random_room)]
     assert "not bridged" not in bodies and "still not" not in bodies
+
+
+async def test_a_bulk_delete_redacts_every_bridged_message(
+    discord: DiscordHarness, matrix_user: Any
+) -> None:
+    server, world = discord.server, discord.world
+    alice = await matrix_user("alice")
+    await logged_in(alice, discord)
+    room_id = await portal_room(alice, discord, world.dalia, "first")
+    ghost = discord.ghost(world.dalia)
+    messages = [server.send_message(world.dalia, world.general, f"spam {i}") for i in range(3)]
+    events = [
+        await alice.wait_for_message(room_id, sender=ghost, body=f"spam {i}") for i in range(3)
+    ]
+    kept = server.send_message(world.dalia, world.general, "keep me")
+    await alice.wait_for_message(room_id, sender=ghost, body="keep me")
+
+    server.bulk_delete(messages)
+    for event in events:
+        await alice.wait_for_event(
+            room_id,
+            lambda e, target=event["event_id"]: (
+                e["type"] == "m.room.redaction" and e.get("redacts") == target
+            ),
+        )
+    redacted = {
+        e.get("redacts") for e in alice.timeline(room_id) if e["type"] == "m.room.redaction"
+    }
+    assert redacted == {e["event_id"] for e in events}
+    assert not kept.deleted
