@@ -13,12 +13,14 @@ from bridgekit.network import (
     LoginHandle,
     LoginProcess,
     NetworkClient,
+    NetworkCommand,
     NetworkConnector,
     NetworkName,
     RemoteUserID,
 )
 
 from .client import TelegramNetworkClient
+from .commands import commands
 from .config import TelegramSettings, example_config
 from .echoes import EditEchoes
 from .formatting import MentionMapper
@@ -41,6 +43,8 @@ class TelegramConnector(NetworkConnector):
         self._migrations: Migrations | None = None
         self.mentions = MentionMapper()
         self.edit_echoes = EditEchoes()
+        #: The running network client of each login, by login ID.
+        self.clients: dict[str, TelegramNetworkClient] = {}
 
     def load_config(self, section: dict[str, Any]) -> None:
         self.config = section
@@ -100,7 +104,12 @@ class TelegramConnector(NetworkConnector):
         return PhoneLogin(settings)
 
     async def load_user_login(self, login: LoginHandle) -> NetworkClient:
-        return TelegramNetworkClient(login, self)
+        client = TelegramNetworkClient(login, self)
+        self.clients[login.id] = client
+        return client
+
+    def get_commands(self) -> list[NetworkCommand]:
+        return commands(self)
 
 
 def _telegram_user(remote: RemoteUserID | None) -> int | None:
