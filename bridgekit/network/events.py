@@ -170,6 +170,15 @@ class RemoteBackfill(RemoteEvent):
 
 
 @dataclass(slots=True, kw_only=True)
+class RemotePinChange(RemoteEvent):
+    """Messages pinned or unpinned in the chat; the room's pinned events
+    (``m.room.pinned_events``) follow. Messages that were never bridged are skipped."""
+
+    pinned: list[MessageID] = field(default_factory=list)
+    unpinned: list[MessageID] = field(default_factory=list)
+
+
+@dataclass(slots=True, kw_only=True)
 class RemotePresence(RemoteEvent):
     """``sender``'s presence: ``online``, ``offline`` or ``unavailable``. Its portal is
     not used; any portal key of the login will do."""

@@ -7,6 +7,7 @@ import logging
 from typing import TYPE_CHECKING, Any
 
 from mautrix.appservice import IntentAPI
+from mautrix.errors import MNotFound
 from mautrix.types import EventID, EventType, PresenceState, RoomID
 
 from ..network.content import ConvertedMessage, MediaTooLarge, MediaUploader
@@ -20,6 +21,7 @@ from ..network.events import (
     RemoteEvent,
     RemoteMessage,
     RemoteMessageRemove,
+    RemotePinChange,
     RemotePresence,
     RemoteReaction,
     RemoteReactionRemove,
@@ -87,6 +89,9 @@ async def _dispatch(portal: Portal, event: RemoteEvent, source: UserLogin) -> No
             await sync_info(portal, source, info)
     elif isinstance(event, RemotePresence):
         await _presence(portal, event, source)
+    elif isinstance(event, RemotePinChange):
+        if portal.mxid is not None:
+            await _pins(portal, event)
     elif portal.mxid is None:
         # Edits, reactions and the like refer to earlier messages; with no room
         # there is nothing they could apply to.
@@ -298,6 +303,31 @@ async def _read_receipt(portal: Portal, event: RemoteReadReceipt, source: UserLo
         return
     intent = await _sender_intent(portal, event.sender, source)
     await intent.mark_read(RoomID(parts[-1].room_id), EventID(parts[-1].mxid))
+
+
+async def _pins(portal: Portal, event: RemotePinChange) -> None:
+    """Apply pins and unpins to the room's ``m.room.pinned_events`` (set by the bot,
+    which has the power to; the network's own notice says who pinned)."""
+    bridge = portal.bridge
+    room_id = portal.mxid
+    assert room_id is not None
+    try:
+        current = await bridge.bot_intent.get_state_event(room_id, EventType.ROOM_PINNED_EVENTS)
+        pinned = [str(e) for e in (getattr(current, "pinned", None) or [])]
+    except MNotFound:
+        pinned = []
+    before = list(pinned)
+    for message_id in event.pinned:
+        record = await _first_part(portal, message_id)
+        if record is not None and record.mxid not in pinned:
+            pinned.append(record.mxid)
+    for message_id in event.unpinned:
+        record = await _first_part(portal, message_id)
+        if record is not None and record.mxid in pinned:
+            pinned.remove(record.mxid)
+    if pinned != before:
+        content: dict[str, Any] = {"pinned": pinned}
+        await bridge.bot_intent.send_state_event(room_id, EventType.ROOM_PINNED_EVENTS, content)
 
 
 async def _presence(portal: Portal, event: RemotePresence, source: UserLogin) -> None:

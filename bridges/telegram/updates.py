@@ -31,6 +31,7 @@ from bridgekit.network import (
     RemoteEvent,
     RemoteMessage,
     RemoteMessageRemove,
+    RemotePinChange,
     RemotePresence,
     RemoteReaction,
     RemoteReactionRemove,
@@ -203,6 +204,15 @@ class UpdateHandlers:
             if isinstance(update.from_id, types.PeerUser):
                 chat = await self._in_topic(chat)
                 await self._typing(chat, update.from_id.user_id, update.action)
+        elif isinstance(update, types.UpdatePinnedMessages):
+            chat = ChatRef.from_peer(update.peer)
+            await self._pins(self._key(chat), chat, update.messages, update.pinned)
+        elif isinstance(update, types.UpdatePinnedChannelMessages):
+            channel = ChatRef("channel", update.channel_id)
+            for msg_id in update.messages:
+                topic = await self.store.message_topic(update.channel_id, msg_id)
+                chat = await self._in_topic(channel.in_topic(topic) if topic else channel)
+                await self._pins(self._key(chat), chat, [msg_id], update.pinned)
         elif isinstance(update, types.UpdateUserStatus):
             await self._presence(update.user_id, update.status)
         elif isinstance(update, types.UpdateReadHistoryOutbox):
@@ -216,6 +226,17 @@ class UpdateHandlers:
                         target=message_id(update.max_id),
                     )
                 )
+
+    async def _pins(
+        self, key: PortalKey, chat: ChatRef, message_ids: list[int], pinned: bool
+    ) -> None:
+        """Pins and unpins keep the room's pinned events in step (the pin's service
+        message also becomes a notice, which says who pinned)."""
+        ids = [self._mid(chat, msg_id) for msg_id in message_ids]
+        if pinned:
+            await self._queue(RemotePinChange(portal=key, pinned=ids))
+        else:
+            await self._queue(RemotePinChange(portal=key, unpinned=ids))
 
     async def _presence(self, telegram_id: int, status: Any) -> None:
         """Online is online; every other status (offline, "recently", "last week", and

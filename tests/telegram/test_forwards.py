@@ -1,5 +1,5 @@
 """Forwarded messages get a "Forwarded from" header; pins become notices that reply to
-the pinned message."""
+the pinned message, and the room's pinned events follow pins and unpins."""
 
 from __future__ import annotations
 
@@ -8,7 +8,9 @@ from typing import Any
 
 from telethon.tl import types
 
-from .conftest import TelegramHarness, phone_login, portal_from_message
+from bridgekit.testing.matrix_client import MatrixRequestError
+
+from .conftest import TelegramHarness, eventually, phone_login, portal_from_message
 
 
 async def test_forwards_say_where_they_came_from_and_pins_reply_to_the_message(
@@ -83,3 +85,22 @@ async def test_forwards_say_where_they_came_from_and_pins_reply_to_the_message(
     assert notice["sender"] == telegram.ghost(bob)
     in_reply_to = notice["content"]["m.relates_to"]["m.in_reply_to"]
     assert in_reply_to["event_id"] == pinned_event["event_id"]
+
+    # The room's pinned events follow pins and unpins.
+    async def pinned_events() -> list[str]:
+        try:
+            state = await matrix.get_state_event(dm, "m.room.pinned_events")
+        except MatrixRequestError:
+            return []
+        return list(state.get("pinned", []))
+
+    async def pinned_is(expected: list[str]) -> bool:
+        return await pinned_events() == expected
+
+    await eventually(lambda: pinned_is([pinned_event["event_id"]]))
+    second = server.send_message(bob, alice, "pin me too")
+    second_event = await matrix.wait_for_message(dm, body="pin me too")
+    server.pin_message(second, bob)
+    await eventually(lambda: pinned_is([pinned_event["event_id"], second_event["event_id"]]))
+    server.pin_message(pinned, bob, unpin=True)
+    await eventually(lambda: pinned_is([second_event["event_id"]]))
