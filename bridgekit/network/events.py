@@ -172,10 +172,13 @@ class RemoteBackfill(RemoteEvent):
 @dataclass(slots=True, kw_only=True)
 class RemotePinChange(RemoteEvent):
     """Messages pinned or unpinned in the chat; the room's pinned events
-    (``m.room.pinned_events``) follow. Messages that were never bridged are skipped."""
+    (``m.room.pinned_events``) follow. Messages that were never bridged are skipped.
+    With ``exact``, ``pinned`` is the chat's whole list (for networks that report pins
+    as a list): bridged messages not in it are unpinned in the room."""
 
     pinned: list[MessageID] = field(default_factory=list)
     unpinned: list[MessageID] = field(default_factory=list)
+    exact: bool = False
 
 
 @dataclass(slots=True, kw_only=True)

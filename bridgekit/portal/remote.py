@@ -317,6 +317,9 @@ async def _pins(portal: Portal, event: RemotePinChange) -> None:
     except MNotFound:
         pinned = []
     before = list(pinned)
+    if event.exact:
+        # Keep pins of events that did not come from the chat (Matrix-only messages).
+        pinned = [mxid for mxid in pinned if await bridge.messages_db.by_mxid(mxid) is None]
     for message_id in event.pinned:
         record = await _first_part(portal, message_id)
         if record is not None and record.mxid not in pinned:

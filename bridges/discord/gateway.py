@@ -10,7 +10,7 @@ reactions and typing of its own bot user.
 from __future__ import annotations
 
 import logging
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import discord
 
@@ -30,6 +30,7 @@ from bridgekit.network import (
     RemoteEdit,
     RemoteMessage,
     RemoteMessageRemove,
+    RemotePinChange,
     RemotePresence,
     RemoteReaction,
     RemoteReactionRemove,
@@ -188,6 +189,27 @@ class GatewayListener(discord.Client):
             await self.bridge.login.queue_remote_event(
                 RemoteMessageRemove(portal=portal, target=MessageID(str(payload.message_id)))
             )
+
+    async def on_guild_channel_pins_update(
+        self, channel: discord.abc.GuildChannel | discord.Thread, last_pin: Any
+    ) -> None:
+        """Discord says only that a channel's pins changed: the list is read again and
+        the room's pinned messages made to match it."""
+        parent = portal_channel(channel)
+        if parent is None or not self.bridges(channel):
+            return
+        try:
+            pins = [m async for m in channel.pins(limit=None, oldest_first=True)]  # type: ignore[union-attr]
+        except discord.HTTPException as e:
+            log.warning("Could not read the pins of channel %s: %s", channel.id, e)
+            return
+        await self.bridge.login.queue_remote_event(
+            RemotePinChange(
+                portal=portal_key(parent.id),
+                pinned=[MessageID(str(m.id)) for m in pins],
+                exact=True,
+            )
+        )
 
     async def on_raw_bulk_message_delete(self, payload: discord.RawBulkMessageDeleteEvent) -> None:
         portal = self.portal_of(payload.channel_id)

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from bridgekit.testing.matrix_client import MatrixRequestError
 from tests.servers.discord import Upload
 
 from .conftest import PNG, DiscordHarness, logged_in, portal_room, wait_notice
@@ -184,3 +185,45 @@ async def test_a_bulk_delete_redacts_every_bridged_message(
     }
     assert redacted == {e["event_id"] for e in events}
     assert not kept.deleted
+
+
+async def test_pins_on_discord_become_the_rooms_pinned_messages(
+    discord: DiscordHarness, matrix_user: Any
+) -> None:
+    server, world = discord.server, discord.world
+    alice = await matrix_user("alice")
+    await logged_in(alice, discord)
+    room_id = await portal_room(alice, discord, world.dalia, "first")
+    ghost = discord.ghost(world.dalia)
+    one = server.send_message(world.dalia, world.general, "pin one")
+    two = server.send_message(world.dalia, world.general, "pin two")
+    one_event = await alice.wait_for_message(room_id, sender=ghost, body="pin one")
+    two_event = await alice.wait_for_message(room_id, sender=ghost, body="pin two")
+
+    async def pinned() -> list[str]:
+        try:
+            state = await alice.get_state_event(room_id, "m.room.pinned_events")
+        except MatrixRequestError:
+            return []
+        return list(state.get("pinned", []))
+
+    async def pinned_is(expected: list[str]) -> bool:
+        return await pinned() == expected
+
+    server.pin_message(one)
+    await wait_until_async(lambda: pinned_is([one_event["event_id"]]))
+    server.pin_message(two)
+    await wait_until_async(lambda: pinned_is([one_event["event_id"], two_event["event_id"]]))
+    server.pin_message(one, False)
+    await wait_until_async(lambda: pinned_is([two_event["event_id"]]))
+
+
+async def wait_until_async(check: Any, timeout: float = 20.0) -> None:
+    """Poll the coroutine function ``check`` until it returns true."""
+    import asyncio
+
+    for _ in range(int(timeout / 0.1)):
+        if await check():
+            return
+        await asyncio.sleep(0.1)
+    raise AssertionError("condition not met")

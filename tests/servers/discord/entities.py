@@ -286,6 +286,7 @@ class Message:
     nonce: str | int | None = None
     tts: bool = False
     pinned: bool = False
+    pinned_at: datetime.datetime | None = None
     flags: int = 0
     thread_id: int | None = None
     components: list[dict[str, Any]] = field(default_factory=list)

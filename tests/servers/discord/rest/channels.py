@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime
 from typing import Any
 
 from aiohttp import web
@@ -213,8 +214,29 @@ async def list_pins(request: web.Request) -> web.Response:
     return json_response([wire.message(world, m) for m in pinned])
 
 
+@routes.get("/channels/{channel_id}/messages/pins")
+async def list_message_pins(request: web.Request) -> web.Response:
+    """Pinned messages with the time of their pin, newest pin first, in pages of up to
+    50 (``before`` an ISO time); the list that replaced ``GET .../pins``."""
+    world, _, channel = visible_channel(request)
+    pinned = [m for m in world.messages_in(channel) if m.pinned and m.pinned_at is not None]
+    pinned.sort(key=lambda m: m.pinned_at, reverse=True)  # type: ignore[arg-type,return-value]
+    before = request.query.get("before")
+    if before:
+        cutoff = datetime.datetime.fromisoformat(before)
+        pinned = [m for m in pinned if m.pinned_at is not None and m.pinned_at < cutoff]
+    limit = max(1, min(int(request.query.get("limit") or 50), 50))
+    items = [
+        {"pinned_at": iso_timestamp(m.pinned_at), "message": wire.message(world, m)}
+        for m in pinned[:limit]
+    ]
+    return json_response({"items": items, "has_more": len(pinned) > limit})
+
+
 @routes.put("/channels/{channel_id}/pins/{message_id}")
 @routes.delete("/channels/{channel_id}/pins/{message_id}")
+@routes.put("/channels/{channel_id}/messages/pins/{message_id}")
+@routes.delete("/channels/{channel_id}/messages/pins/{message_id}")
 async def set_pin(request: web.Request) -> web.Response:
     """Pin (PUT) or unpin (DELETE) a message (MANAGE_MESSAGES)."""
     world, account, channel = visible_channel(request)

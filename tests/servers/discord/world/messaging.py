@@ -364,6 +364,7 @@ class MessageOps(ChannelOps):
     def pin_message(self, message: Message, pinned: bool = True) -> None:
         """Pin or unpin a message (MESSAGE_UPDATE and CHANNEL_PINS_UPDATE)."""
         message.pinned = pinned
+        message.pinned_at = datetime.datetime.now(tz=datetime.UTC) if pinned else None
         self.emit(self._message_event("MESSAGE_UPDATE", message))
         payload: dict[str, Any] = {
             "channel_id": str(message.channel_id),
