@@ -23,6 +23,7 @@ from .matrix import (
     MatrixEdit,
     MatrixMembership,
     MatrixMessageRemove,
+    MatrixPinChange,
     MatrixPowerLevels,
     MatrixReaction,
     MatrixReactionRemove,
@@ -78,6 +79,16 @@ class TypingHandling(Protocol):
 
     async def handle_matrix_typing(self, typing: MatrixTyping) -> None:
         """Start or stop typing."""
+        ...
+
+
+@runtime_checkable
+class PinHandling(Protocol):
+    """The network can pin messages."""
+
+    async def handle_matrix_pins(self, change: MatrixPinChange) -> None:
+        """Pin ``change.pinned`` and unpin ``change.unpinned``; raise ``BridgeError``
+        saying what the network refused."""
         ...
 
 

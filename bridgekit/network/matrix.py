@@ -183,6 +183,15 @@ class MatrixRoomMeta(MatrixEvent):
 
 
 @dataclass(slots=True, kw_only=True)
+class MatrixPinChange(MatrixEvent):
+    """The room's pinned messages changed: ``pinned`` were pinned, ``unpinned`` were
+    unpinned (only bridged messages are listed)."""
+
+    pinned: list[MessageRecord] = field(default_factory=list)
+    unpinned: list[MessageRecord] = field(default_factory=list)
+
+
+@dataclass(slots=True, kw_only=True)
 class MatrixMembership(MatrixEvent):
     """A membership change of ``target`` in a portal. ``target_user`` is the remote
     user when the target is a ghost; ``target_mxid`` is always set."""

@@ -17,6 +17,7 @@ from ..network.matrix import (
     MatrixMembership,
     MatrixMessage,
     MatrixMessageRemove,
+    MatrixPinChange,
     MatrixPowerLevels,
     MatrixReaction,
     MatrixReactionRemove,
@@ -74,6 +75,8 @@ async def handle_matrix_event(portal: Portal, event: Event) -> None:
                 await _membership(portal, event, raw, login)
             elif event_type == "m.room.power_levels" and isinstance(client, cap.PowerLevelHandling):
                 await _power_levels(portal, event, raw, login)
+            elif event_type == "m.room.pinned_events" and isinstance(client, cap.PinHandling):
+                await _pins(portal, event, raw, login)
             elif event_type in _META_EVENTS and isinstance(client, cap.RoomMetaHandling):
                 field = _META_EVENTS[event_type]
                 value = content.get("url" if field == "avatar" else field) or ""
@@ -196,6 +199,40 @@ async def _message(
             sender_id=RemoteUserID(login.id),
             timestamp_ms=response.timestamp_ms or event.timestamp,
             metadata=response.metadata,
+        )
+    )
+
+
+async def _pins(portal: Portal, event: Event, raw: dict[str, Any], login: UserLogin) -> None:
+    """A Matrix user changed the pinned messages: the difference to the previous list
+    (from the event's ``unsigned.prev_content``) goes to the network."""
+
+    def listed(content: Any) -> list[str]:
+        pinned = content.get("pinned") if isinstance(content, dict) else None
+        return [str(e) for e in pinned if isinstance(e, str)] if isinstance(pinned, list) else []
+
+    now = listed(raw.get("content"))
+    before = listed((raw.get("unsigned") or {}).get("prev_content"))
+    records = portal.bridge.messages_db
+
+    async def bridged(mxids: list[str]) -> list[MessageRecord]:
+        found = [await records.by_mxid(mxid) for mxid in mxids]
+        return [r for r in found if r is not None and r.portal == portal.key]
+
+    pinned = await bridged([e for e in now if e not in before])
+    unpinned = await bridged([e for e in before if e not in now])
+    if not pinned and not unpinned:
+        return
+    client = login.client
+    assert isinstance(client, cap.PinHandling)
+    await client.handle_matrix_pins(
+        MatrixPinChange(
+            portal=portal.key,
+            event_id=str(event.event_id),
+            sender_mxid=str(event.sender),
+            login_id=login.id,
+            pinned=pinned,
+            unpinned=unpinned,
         )
     )
 

@@ -31,12 +31,14 @@ from bridgekit.network import (
     MatrixMessage,
     MatrixMessageRemove,
     MatrixMessageResponse,
+    MatrixPinChange,
     MatrixReaction,
     MatrixReactionRemove,
     MatrixRoomMeta,
     MatrixTyping,
     MembershipHandling,
     NetworkClient,
+    PinHandling,
     PortalKey,
     ReactionHandling,
     RedactionHandling,
@@ -78,6 +80,7 @@ class DiscordClient(
     TypingHandling,
     RoomMetaHandling,
     MembershipHandling,
+    PinHandling,
     ChatListing,
 ):
     """A bot login: one gateway connection, shared channels as portals."""
@@ -310,6 +313,9 @@ class DiscordClient(
 
     async def handle_matrix_message_remove(self, removal: MatrixMessageRemove) -> None:
         await from_matrix.delete_message(self, removal)
+
+    async def handle_matrix_pins(self, change: MatrixPinChange) -> None:
+        await from_matrix.set_pins(self, change)
 
     async def handle_matrix_reaction(self, reaction: MatrixReaction) -> EmojiID | None:
         return await from_matrix.add_reaction(self, reaction)

@@ -23,6 +23,7 @@ from bridgekit.network import (
     MatrixMessage,
     MatrixMessageRemove,
     MatrixMessageResponse,
+    MatrixPinChange,
     MatrixReaction,
     MatrixReactionRemove,
     MatrixRoomMeta,
@@ -325,6 +326,25 @@ async def delete_message(client: DiscordClient, removal: MatrixMessageRemove) ->
             log.debug("Message %s was already gone", message_id)
         except discord.Forbidden:
             raise BridgeError("The bot may not delete that message on Discord.") from None
+
+
+async def set_pins(client: DiscordClient, change: MatrixPinChange) -> None:
+    """Pin and unpin messages in the channel (the bot needs "Manage Messages")."""
+    channel = await client.text_channel(change.portal)
+    wanted = [(r, True) for r in change.pinned] + [(r, False) for r in change.unpinned]
+    for record, pin in wanted:
+        message = _partial(client, _channel_of(record, channel.id), record.id)
+        try:
+            if pin:
+                await message.pin()
+            else:
+                await message.unpin()
+        except discord.NotFound:
+            log.debug("Message %s is gone; not %s", record.id, "pinned" if pin else "unpinned")
+        except discord.Forbidden:
+            raise BridgeError(
+                "The bot may not pin messages on Discord (it needs “Manage Messages”)."
+            ) from None
 
 
 async def add_reaction(client: DiscordClient, reaction: MatrixReaction) -> EmojiID | None:

@@ -29,12 +29,14 @@ from bridgekit.network import (
     MatrixMessage,
     MatrixMessageRemove,
     MatrixMessageResponse,
+    MatrixPinChange,
     MatrixReaction,
     MatrixReactionRemove,
     MatrixReadReceipt,
     MatrixRoomMeta,
     MatrixTyping,
     NetworkClient,
+    PinHandling,
     PortalKey,
     ReactionHandling,
     ReadReceiptHandling,
@@ -76,6 +78,7 @@ class TelegramNetworkClient(
     TypingHandling,
     ReadReceiptHandling,
     RoomMetaHandling,
+    PinHandling,
     ChatListing,
     IdentifierResolving,
     UserSearching,
@@ -302,6 +305,9 @@ class TelegramNetworkClient(
 
     async def handle_matrix_message_remove(self, removal: MatrixMessageRemove) -> None:
         await self.outgoing.remove(removal)
+
+    async def handle_matrix_pins(self, change: MatrixPinChange) -> None:
+        await self.outgoing.pins(change)
 
     async def handle_matrix_reaction(self, reaction: MatrixReaction) -> EmojiID | None:
         return await self.outgoing.react(reaction)

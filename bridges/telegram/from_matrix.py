@@ -24,6 +24,7 @@ from bridgekit.network import (
     MatrixMessage,
     MatrixMessageRemove,
     MatrixMessageResponse,
+    MatrixPinChange,
     MatrixReaction,
     MatrixReactionRemove,
     MatrixReadReceipt,
@@ -187,6 +188,22 @@ class MatrixToTelegram:
             await client.delete_messages(peer, [target], revoke=True)
 
         await self._call("deleting a message", chat, call)
+
+    async def pins(self, change: MatrixPinChange) -> None:
+        chat = self._chat(change.portal)
+        client = await self.owner.connected_client()
+        peer = await self._peer(chat)
+        wanted = [(r, False) for r in change.pinned] + [(r, True) for r in change.unpinned]
+        for record, unpin in wanted:
+            target = telegram_message_id(record.id)
+
+            async def call(target: int = target, unpin: bool = unpin) -> None:
+                request = functions.messages.UpdatePinnedMessageRequest(
+                    peer, target, silent=True, unpin=unpin
+                )
+                await client(request)
+
+            await self._call("unpinning a message" if unpin else "pinning a message", chat, call)
 
     async def react(self, reaction: MatrixReaction) -> EmojiID:
         chat = self._chat(reaction.portal)

@@ -227,3 +227,22 @@ async def wait_until_async(check: Any, timeout: float = 20.0) -> None:
             return
         await asyncio.sleep(0.1)
     raise AssertionError("condition not met")
+
+
+async def test_pins_made_on_matrix_reach_discord(discord: DiscordHarness, matrix_user: Any) -> None:
+    server, world = discord.server, discord.world
+    alice = await matrix_user("alice")
+    await logged_in(alice, discord)
+    room_id = await portal_room(alice, discord, world.dalia, "first")
+    message = server.send_message(world.dalia, world.general, "pin from Matrix")
+    event = await alice.wait_for_message(
+        room_id, sender=discord.ghost(world.dalia), body="pin from Matrix"
+    )
+
+    async def pinned_on_discord(expected: bool) -> bool:
+        return bool(message.pinned) is expected
+
+    await alice.send_state(room_id, "m.room.pinned_events", {"pinned": [event["event_id"]]})
+    await wait_until_async(lambda: pinned_on_discord(True))
+    await alice.send_state(room_id, "m.room.pinned_events", {"pinned": []})
+    await wait_until_async(lambda: pinned_on_discord(False))

@@ -104,3 +104,23 @@ async def test_forwards_say_where_they_came_from_and_pins_reply_to_the_message(
     await eventually(lambda: pinned_is([pinned_event["event_id"], second_event["event_id"]]))
     server.pin_message(pinned, bob, unpin=True)
     await eventually(lambda: pinned_is([second_event["event_id"]]))
+
+
+async def test_pins_made_on_matrix_reach_telegram(
+    telegram: TelegramHarness, matrix_user: Any
+) -> None:
+    server = telegram.server
+    alice = server.create_user("+15550761", "Alice")
+    bob = server.create_user("+15550762", "Bob")
+    matrix = await matrix_user("alice")
+    await phone_login(matrix, telegram, alice)
+    post = server.send_message(bob, alice, "pin this from Matrix")
+    dm, event = await portal_from_message(matrix, telegram, "pin this from Matrix")
+
+    async def pinned_on_telegram(expected: bool) -> bool:
+        return post.pinned is expected
+
+    await matrix.send_state(dm, "m.room.pinned_events", {"pinned": [event["event_id"]]})
+    await eventually(lambda: pinned_on_telegram(True))
+    await matrix.send_state(dm, "m.room.pinned_events", {"pinned": []})
+    await eventually(lambda: pinned_on_telegram(False))
