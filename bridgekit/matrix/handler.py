@@ -56,9 +56,6 @@ class MatrixHandler:
     async def handle_transaction(self, request: web.Request) -> web.Response:
         """``PUT /transactions/{id}``: store every event, then answer 200."""
         appservice = self.bridge.appservice
-        if self.bridge.stopping:
-            # Not stored, so the homeserver sends it again to the next start.
-            return _error(503, "M_UNAVAILABLE", "The bridge is shutting down.")
         await self._resumed.wait()
         txn_id, data = await appservice._read_transaction_header(request)
         events = data.get("events")
@@ -79,6 +76,10 @@ class MatrixHandler:
             log.exception("Could not store transaction %s; the homeserver will retry", txn_id)
             return _error(500, "M_UNKNOWN", "The bridge could not store the events.")
         appservice.transactions.add(txn_id)
+        if self.bridge.stopping:
+            # Stored: the next start handles them. Answering 200 (not an error) keeps the
+            # homeserver from backing off and holding later events back from that start.
+            return web.json_response({})
         for raw in accepted:
             self.dispatch(raw)
         ephemeral = appservice._get_with_fallback(data, "ephemeral", "de.sorunome.msc2409")
