@@ -268,7 +268,7 @@ class EncryptedTestClient:
         self,
         room_id: str,
         predicate: MessagePredicate,
-        timeout: float = 15.0,  # noqa: ASYNC109
+        timeout: float = 30.0,  # noqa: ASYNC109
     ) -> dict[str, Any]:
         """Return the first event of the room (as decrypted) matching ``predicate``.
 
@@ -299,7 +299,7 @@ class EncryptedTestClient:
         self,
         room_id: str,
         predicate_or_body: MessagePredicate | str,
-        timeout: float = 15.0,  # noqa: ASYNC109
+        timeout: float = 30.0,  # noqa: ASYNC109
         *,
         sender: str | None = None,
     ) -> dict[str, Any]:
@@ -323,7 +323,7 @@ class EncryptedTestClient:
 
     async def wait_for_invite(
         self,
-        timeout: float = 15.0,  # noqa: ASYNC109
+        timeout: float = 30.0,  # noqa: ASYNC109
         *,
         inviter: str | None = None,
         include_spaces: bool = False,
@@ -349,7 +349,7 @@ class EncryptedTestClient:
         is_direct: bool = False,
         encrypted: bool = True,
         name: str | None = None,
-        timeout: float = 15.0,  # noqa: ASYNC109
+        timeout: float = 30.0,  # noqa: ASYNC109
     ) -> str:
         """Create a private room (encrypted with Megolm by default) and return its ID.
 
@@ -371,7 +371,7 @@ class EncryptedTestClient:
         await self._until_joined(room_id, timeout)
         return str(room_id)
 
-    async def join(self, room_id: str, timeout: float = 15.0) -> str:  # noqa: ASYNC109
+    async def join(self, room_id: str, timeout: float = 30.0) -> str:  # noqa: ASYNC109
         """Join the room and return its ID once this client's sync has seen it.
 
         Waiting matters: until the sync brings the room's state, nio does not know the
@@ -396,7 +396,7 @@ class EncryptedTestClient:
     async def wait_for_devices(
         self,
         user_id: str,
-        timeout: float = 15.0,  # noqa: ASYNC109
+        timeout: float = 30.0,  # noqa: ASYNC109
     ) -> list[str]:
         """Query ``user_id``'s device keys until at least one device is known; return
         the device IDs. Use it when a peer (say, a bridge bot) uploads its keys only

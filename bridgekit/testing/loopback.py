@@ -222,7 +222,7 @@ class LoopbackWorld:
         """Called when a client connects; a world that replays missed messages (as real
         networks do after downtime) overrides it."""
 
-    async def wait_for_sent(self, predicate: Any, timeout: float = 15.0) -> SentEvent:  # noqa: ASYNC109
+    async def wait_for_sent(self, predicate: Any, timeout: float = 30.0) -> SentEvent:  # noqa: ASYNC109
         """The first event sent to the network that matches ``predicate``."""
 
         async def find() -> SentEvent:

@@ -555,7 +555,7 @@ class MatrixTestClient:
         self,
         room_id: str,
         predicate: EventPredicate,
-        timeout: float = 15.0,  # noqa: ASYNC109
+        timeout: float = 30.0,  # noqa: ASYNC109
     ) -> Event:
         """Return the first event of the room matching ``predicate``, waiting up to
         ``timeout`` seconds for it.
@@ -571,7 +571,7 @@ class MatrixTestClient:
         room_id: str,
         sender: str | None = None,
         body: str | None = None,
-        timeout: float = 15.0,  # noqa: ASYNC109
+        timeout: float = 30.0,  # noqa: ASYNC109
     ) -> Event:
         """Wait for an ``m.room.message`` in the room, optionally from ``sender`` and with
         exactly ``body``."""
@@ -589,7 +589,7 @@ class MatrixTestClient:
         self,
         room_id: str,
         predicate: EventPredicate,
-        timeout: float = 15.0,  # noqa: ASYNC109
+        timeout: float = 30.0,  # noqa: ASYNC109
     ) -> Event:
         """Like :meth:`wait_for_event` for ephemeral events (``m.typing``, ``m.receipt``)."""
         return await self._sync.wait_for_ephemeral(room_id, predicate, timeout)
@@ -597,7 +597,7 @@ class MatrixTestClient:
     async def wait_for_invite(
         self,
         predicate: Callable[[Invite], bool] | None = None,
-        timeout: float = 15.0,  # noqa: ASYNC109
+        timeout: float = 30.0,  # noqa: ASYNC109
         *,
         include_spaces: bool = False,
     ) -> str:

@@ -214,7 +214,7 @@ class SyncWatcher:
         self,
         room_id: str,
         predicate: EventPredicate,
-        timeout: float = 15.0,  # noqa: ASYNC109
+        timeout: float = 30.0,  # noqa: ASYNC109
     ) -> Event:
         """See :meth:`MatrixTestClient.wait_for_event`."""
 
@@ -231,7 +231,7 @@ class SyncWatcher:
         self,
         room_id: str,
         predicate: EventPredicate,
-        timeout: float = 15.0,  # noqa: ASYNC109
+        timeout: float = 30.0,  # noqa: ASYNC109
     ) -> Event:
         """See :meth:`MatrixTestClient.wait_for_ephemeral`."""
 
@@ -247,7 +247,7 @@ class SyncWatcher:
     async def wait_for_invite(
         self,
         predicate: Callable[[Invite], bool] | None = None,
-        timeout: float = 15.0,  # noqa: ASYNC109
+        timeout: float = 30.0,  # noqa: ASYNC109
     ) -> str:
         """See :meth:`MatrixTestClient.wait_for_invite`."""
 
