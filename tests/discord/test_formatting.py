@@ -132,7 +132,11 @@ class _TagCollector(HTMLParser):
 
     def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
         self.tags.add(tag)
-        self.attributes.update(name for name, _ in attrs)
+        for name, value in attrs:
+            # Matrix clients read a code block's language from its class.
+            if (tag, name) == ("code", "class") and (value or "").startswith("language-"):
+                continue
+            self.attributes.add(name)
 
 
 _MARKDOWNISH = st.lists(
@@ -170,9 +174,10 @@ _HTML_PIECES = st.sampled_from(
 @settings(max_examples=300, deadline=None)
 @given(st.lists(st.one_of(_HTML_PIECES, st.text(max_size=12)), max_size=40))
 async def test_any_matrix_html_converts_to_discord(pieces: list[str]) -> None:
+    # Never raises, whatever the nesting. (Discord shows text, not HTML: markup that was
+    # text in the Matrix message, such as the content of a <script>, stays text.)
     markdown = await to_discord("".join(pieces), _ghosts)
     assert isinstance(markdown, str)
-    assert "<script>" not in markdown
 
 
 _WORD = st.text(alphabet="abcdefghij", min_size=1, max_size=8)
