@@ -30,7 +30,13 @@ from .capabilities import (
 )
 from .commands import CommandContext, NetworkCommand
 from .connector import NetworkClient, NetworkConnector, NetworkName, RoomCapabilities
-from .content import ConvertedMessage, ConvertedPart, MediaTooLarge, MediaUploader
+from .content import (
+    ConvertedMessage,
+    ConvertedPart,
+    MediaTooLarge,
+    MediaUploader,
+    defuse_html,
+)
 from .errors import BridgeError
 from .events import (
     Converter,
@@ -180,4 +186,5 @@ __all__ = [
     "UserInfo",
     "UserInputLogin",
     "UserSearching",
+    "defuse_html",
 ]

@@ -8,6 +8,7 @@ reactions and deletions find every Matrix event of the message.
 
 from __future__ import annotations
 
+import re
 from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
 from typing import Any
@@ -88,3 +89,14 @@ class MediaTooLarge(Exception):
         self.size = size
         self.limit = limit
         self.filename = filename
+
+
+_DECLARATION = re.compile(r"<!(?!--)")
+
+
+def defuse_html(html: str) -> str:
+    """``html`` with markup declarations (``<!DOCTYPE``, ``<![CDATA[``...) turned into
+    text. They have no place in a Matrix message, and Python's ``html.parser`` (which
+    mautrix's formatter uses too) raises on malformed ones such as ``<![0``: run
+    Matrix HTML through this before parsing it. Comments (``<!--``) are kept."""
+    return _DECLARATION.sub("&lt;!", html)

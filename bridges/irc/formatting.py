@@ -21,6 +21,8 @@ from dataclasses import dataclass, field, replace
 from html.parser import HTMLParser
 from typing import Any
 
+from bridgekit.network.content import defuse_html
+
 BOLD, ITALIC, UNDERLINE, STRIKE, MONO = "\x02", "\x1d", "\x1f", "\x1e", "\x11"
 COLOR, HEX_COLOR, REVERSE, RESET = "\x03", "\x04", "\x16", "\x0f"
 
@@ -516,5 +518,5 @@ def html_to_irc(text: str, *, link_resolver: LinkResolver | None = None) -> str:
     content, e.g. a nick for a matrix.to user pill; ``None`` keeps the link.
     """
     parser = _HtmlToIrc(link_resolver)
-    parser.feed(text)
+    parser.feed(defuse_html(text))
     return parser.result()

@@ -28,6 +28,8 @@ from mautrix.util.formatter import EntityString, EntityType, MatrixParser, Simpl
 from telethon.helpers import add_surrogate, del_surrogate
 from telethon.tl import types
 
+from bridgekit.network.content import defuse_html
+
 
 @dataclass(frozen=True, slots=True)
 class MentionMapper:
@@ -181,7 +183,7 @@ async def html_to_telegram(
 ) -> tuple[str, list[Any]]:
     """Plain text and Telegram entities (UTF-16 offsets) for Matrix HTML. Mentions are
     ``MessageEntityMentionName``; the sender turns them into input entities."""
-    parsed = await _Parser(mentions).parse(text_html)
+    parsed = await _Parser(mentions).parse(defuse_html(text_html))
     text = parsed.text
     units = _utf16_prefix(text)
     entities = []

@@ -193,3 +193,8 @@ async def test_discord_formatting_survives_a_round_trip_through_matrix(words: li
     rendered = render(content, Resolver())
     back = await to_discord(rendered.html, _ghosts) if rendered.html else rendered.body
     assert back == content
+
+
+@pytest.mark.parametrize("html", ["<![0", "<![CDATA[x", "<!DOCTYPE html><b>hi</b>"])
+async def test_markup_declarations_do_not_crash_the_converter(html: str) -> None:
+    assert "<!" in await to_discord(html, _ghosts)

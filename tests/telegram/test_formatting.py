@@ -175,3 +175,9 @@ def test_config_errors_name_the_field(section: dict[str, Any], message: str) -> 
 
     with pytest.raises(ValueError, match=message):
         TelegramSettings.parse(section)
+
+
+@pytest.mark.parametrize("html", ["<![0", "<![CDATA[x", "<!DOCTYPE html><b>hi</b>"])
+async def test_markup_declarations_do_not_crash_the_converter(html: str) -> None:
+    text, _ = await html_to_telegram(html)
+    assert "<!" in text

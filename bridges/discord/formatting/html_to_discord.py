@@ -15,6 +15,8 @@ from typing import Any
 from mautrix.types import RoomID, UserID
 from mautrix.util.formatter import EntityType, MarkdownString, MatrixParser, RecursionContext
 
+from bridgekit.network.content import defuse_html
+
 __all__ = ["PillResolver", "RoomResolver", "to_discord"]
 
 PillResolver = Callable[[str], str | None]
@@ -105,5 +107,5 @@ async def to_discord(
 ) -> str:
     """Discord markdown for a Matrix message's ``formatted_body``: pills of Discord
     users become ``<@id>``, links to portal rooms become ``<#channel>``."""
-    parsed = await _Parser(resolve, resolve_room).parse(html)
+    parsed = await _Parser(resolve, resolve_room).parse(defuse_html(html))
     return parsed.text.strip()
