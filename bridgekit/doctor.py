@@ -19,8 +19,8 @@ from aiohttp import web
 from mautrix.util.async_db import Database
 from ruamel.yaml import YAML
 
-from .bridge import explain_database_error
 from .config import Config, ConfigError, validate
+from .db.errors import explain_database_error
 from .registration import registration_from_config
 
 log = logging.getLogger("bridgekit.doctor")
