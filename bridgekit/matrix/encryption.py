@@ -276,9 +276,17 @@ class Encryption:
     # Key requests ------------------------------------------------------------------------
 
     async def _allow_key_share(self, device: DeviceIdentity, request: RequestedKeyInfo) -> bool:
-        """Re-share a room key only with devices of users who are in the room."""
+        """Re-share a room key with a device of a user who is in the room now, unless the
+        device is blacklisted or less trusted than ``verification_levels.share``. A
+        refusal is sent back as ``m.room_key.withheld`` with the reason."""
         if not self.allow_key_sharing:
             raise RejectKeyShare("Key sharing is off", code=RoomKeyWithheldCode.UNAVAILABLE)
+        if device.trust == TrustState.BLACKLISTED:
+            raise RejectKeyShare(
+                f"{device.user_id}'s device {device.device_id} is blacklisted",
+                code=RoomKeyWithheldCode.BLACKLISTED,
+                reason="This device is blacklisted by the bridge",
+            )
         state_store = self.bridge.appservice.state_store
         member = await state_store.get_member(request.room_id, device.user_id)
         if member is None or member.membership != Membership.JOIN:
@@ -287,4 +295,17 @@ class Encryption:
                 code=RoomKeyWithheldCode.UNAUTHORIZED,
                 reason="You are not in that room",
             )
+        if await self.machine.resolve_trust(device) < self.machine.share_keys_min_trust:
+            raise RejectKeyShare(
+                f"{device.user_id}'s device {device.device_id} is not trusted enough",
+                code=RoomKeyWithheldCode.UNVERIFIED,
+                reason="Verify this device to get the bridge's room keys",
+            )
+        log.info(
+            "Sharing the key of session %s in %s with %s's device %s",
+            request.session_id,
+            request.room_id,
+            device.user_id,
+            device.device_id,
+        )
         return True

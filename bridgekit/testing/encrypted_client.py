@@ -19,6 +19,7 @@ from typing import Any, TypeVar
 
 import nio
 from nio.crypto import decrypt_attachment
+from nio.crypto.key_request import OutgoingKeyRequest
 
 from bridgekit.testing.synapse import SynapseServer
 
@@ -70,10 +71,15 @@ class EncryptedTestClient:
     matches events that arrived before it was called.
     """
 
-    def __init__(self, client: nio.AsyncClient, store_dir: str) -> None:
+    def __init__(
+        self, client: nio.AsyncClient, store_dir: str, synapse: SynapseServer, password: str
+    ) -> None:
         """Wrap a logged-in client; use :meth:`create` rather than calling this."""
         self._client = client
         self._store_dir = store_dir
+        self._synapse = synapse
+        self._password = password
+        self._to_device: list[dict[str, Any]] = []
         self._timelines: dict[str, list[dict[str, Any]]] = {}
         # Encrypted events whose room key had not arrived yet: (room, index in the
         # room's timeline, the event). They are retried after every sync.
@@ -98,6 +104,17 @@ class EncryptedTestClient:
         localpart = f"{name.lower()}_{secrets.token_hex(4)}"
         password = secrets.token_urlsafe(16)
         user_id, _ = await synapse.aregister_user(localpart, password=password)
+        return await cls._log_in(synapse, user_id, password, device_name)
+
+    async def new_device(self, device_name: str = "bridgekit test 2") -> EncryptedTestClient:
+        """Log the same user in again: a second, new device with no room keys yet (the
+        situation of someone who signs in to another client)."""
+        return await self._log_in(self._synapse, self.user_id, self._password, device_name)
+
+    @classmethod
+    async def _log_in(
+        cls, synapse: SynapseServer, user_id: str, password: str, device_name: str
+    ) -> EncryptedTestClient:
         store_dir = tempfile.mkdtemp(prefix="bridgekit-e2ee-")
         config = nio.AsyncClientConfig(
             encryption_enabled=True,
@@ -107,9 +124,10 @@ class EncryptedTestClient:
             request_timeout=30,
         )
         client = nio.AsyncClient(synapse.url, user_id, store_path=store_dir, config=config)
-        wrapper = cls(client, store_dir)
+        wrapper = cls(client, store_dir, synapse, password)
         try:
             _ok(await client.login(password, device_name=device_name), nio.LoginResponse, "login")
+            wrapper._accept_keys_forwarded_by_their_creator()
             _ok(await client.keys_upload(), nio.KeysUploadResponse, "uploading device keys")
             first = _ok(await client.sync(timeout=0), nio.SyncResponse, "first sync")
             wrapper._record(first)
@@ -198,6 +216,27 @@ class EncryptedTestClient:
                 users = client.get_users_for_key_claiming()
                 _ok(await client.keys_claim(users), nio.KeysClaimResponse, "claiming keys")
 
+    def _accept_keys_forwarded_by_their_creator(self) -> None:
+        """Accept a requested room key when the device that created the session sends
+        it, as current Matrix clients do; nio itself takes forwarded keys only from the
+        user's own verified devices, so a bridge could never answer its key requests."""
+        olm = self._client.olm
+        assert olm is not None
+        nio_rule = olm._should_accept_forward
+
+        def should_accept(sender: str, sender_key: str, event: Any) -> bool:
+            request = olm.outgoing_key_requests.get(event.session_id)
+            creator_key = event.source.get("content", {}).get("sender_key")
+            if (
+                request is not None
+                and creator_key == sender_key
+                and (request.room_id, request.session_id) == (event.room_id, event.session_id)
+            ):
+                return True
+            return bool(nio_rule(sender, sender_key, event))
+
+        olm._should_accept_forward = should_accept
+
     def _wake(self) -> None:
         self._synced.set()
         self._synced = asyncio.Event()
@@ -213,6 +252,7 @@ class EncryptedTestClient:
                 timeline.append(_event_dict(event, room_id))
         for room_id in response.rooms.leave:
             self._joined_seen.discard(room_id)
+        self._to_device.extend(dict(event.source) for event in response.to_device_events)
         self._retry_decryption()
 
     def _retry_decryption(self) -> None:
@@ -263,6 +303,22 @@ class EncryptedTestClient:
             for rid, _, event in self._undecrypted
             if room_id is None or rid == room_id
         ]
+
+    async def wait_for_to_device(
+        self,
+        predicate: MessagePredicate,
+        timeout: float = 30.0,  # noqa: ASYNC109
+    ) -> dict[str, Any]:
+        """Return the first to-device event this device received that matches
+        ``predicate`` (as sent: Olm-encrypted ones still encrypted)."""
+
+        def find() -> dict[str, Any] | None:
+            return next((e for e in self._to_device if predicate(e)), None)
+
+        def describe() -> str:
+            return f"matching to-device event; got types {[e.get('type') for e in self._to_device]}"
+
+        return await self._wait_until(find, timeout, describe)
 
     async def wait_for_event(
         self,
@@ -504,6 +560,37 @@ class EncryptedTestClient:
         else:
             content["url"] = mxc
         return await self.send_event(room_id, "m.room.message", content)
+
+    async def request_room_key(
+        self, room_id: str, session: Mapping[str, Any], user_id: str, device_id: str
+    ) -> None:
+        """Ask ``device_id`` of ``user_id`` for a Megolm room key (``m.room_key_request``).
+
+        ``session`` is the ``content`` of an encrypted event (its ``session_id`` and
+        ``sender_key`` are used). A key that comes back from the session's creator is
+        imported, and undecryptable events are decrypted on the next sync.
+        """
+        session_id, sender_key = str(session["session_id"]), str(session["sender_key"])
+        request_id = secrets.token_hex(8)
+        content = {
+            "action": "request",
+            "body": {
+                "algorithm": _MEGOLM,
+                "room_id": room_id,
+                "session_id": session_id,
+                "sender_key": sender_key,
+            },
+            "request_id": request_id,
+            "requesting_device_id": self.device_id,
+        }
+        olm = self._client.olm
+        assert olm is not None
+        # nio files the requests it makes itself (only ever to the user's own devices).
+        olm.outgoing_key_requests[session_id] = OutgoingKeyRequest(
+            request_id, session_id, room_id, _MEGOLM
+        )
+        message = nio.ToDeviceMessage("m.room_key_request", user_id, device_id, content)
+        _ok(await self._client.to_device(message), nio.ToDeviceResponse, "requesting a room key")
 
     # -- media -----------------------------------------------------------------------
 

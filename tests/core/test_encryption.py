@@ -395,16 +395,16 @@ async def test_a_device_lost_on_the_server_is_replaced_at_start_up(
         await _encrypted_login(alice, harness, "alice")
 
 
+@pytest.mark.parametrize("mode", ["appservice", "sync"])
 async def test_one_time_keys_are_replenished(
+    mode: str,
     synapse: SynapseServer,
     encrypted_loopback_setups: dict[str, BridgeSetup],
     database_url: str,
     encrypted_user: Any,
     matrix_user: Any,
 ) -> None:
-    # Appservice mode only: in /sync mode the new count arrives with the bot's next
-    # sync, which waits out its 30 s long poll when nothing else happens.
-    setup = encrypted_loopback_setups["appservice"]
+    setup = encrypted_loopback_setups[mode]
     world = LoopbackWorld()
     async with run_bridge(LoopbackConnector(world), setup, synapse, database_url) as bridge:
         await _use_up_and_replenish(
@@ -414,7 +414,7 @@ async def test_one_time_keys_are_replenished(
 
 async def _use_up_and_replenish(encrypted: Harness, encrypted_user: Any, matrix_user: Any) -> None:
     alice = await encrypted_user("alice")
-    management = await _encrypted_login(alice, encrypted, "alice")
+    await _encrypted_login(alice, encrypted, "alice")
     claimer = await matrix_user("claimer")
     assert encrypted.bridge.encryption is not None
     bot, device = encrypted.bot, str(encrypted.bridge.encryption.client.device_id)
@@ -435,12 +435,57 @@ async def _use_up_and_replenish(encrypted: Harness, encrypted_user: Any, matrix_
             break
     else:
         raise AssertionError("the bot's one-time keys never ran out")
-    # The homeserver reports the count with the next sync or transaction; the bridge
-    # uploads new keys, and a later claim gets a real one-time key again.
-    await alice.send_text(management, "help")
+    # Whoever claims a key goes on to send the device an Olm message. The homeserver
+    # reports the new count with that transaction (appservice mode) or sync (/sync
+    # mode); the bridge uploads new keys, and a later claim gets a real one-time key.
+    await claimer.request(
+        "PUT",
+        f"/_matrix/client/v3/sendToDevice/m.dummy/{secrets.token_hex(8)}",
+        {"messages": {bot: {device: {}}}},
+    )
     for _ in range(100):
         key = await claim()
         if key and not key.get("fallback"):
             return
         await asyncio.sleep(0.3)
     raise AssertionError("no new one-time keys were uploaded")
+
+
+async def test_a_new_device_gets_missed_keys_on_request_and_an_outsider_does_not(
+    encrypted: Harness, encrypted_user: Any
+) -> None:
+    alice = await encrypted_user("alice")
+    await _encrypted_login(alice, encrypted, "alice")
+    world = encrypted.world
+    world.add_account("bob", "x")
+    world.add_chat("g1", "Group", ["alice", "bob"])
+    await world.send_message("g1", "bob", "said before the laptop")
+    room_id = await alice.wait_for_invite(timeout=30)
+    await alice.join(room_id)
+    await alice.wait_for_message(room_id, "said before the laptop", timeout=30)
+    assert encrypted.bridge.encryption is not None
+    bot_device = str(encrypted.bridge.encryption.client.device_id)
+
+    # Alice signs in on a laptop: the history it syncs was encrypted before it existed.
+    laptop = await alice.new_device()
+    try:
+        missed = await laptop.wait_for_event(
+            room_id,
+            lambda e: e["type"] == "m.room.encrypted" and e["sender"] == encrypted.ghost("bob"),
+            timeout=30,
+        )
+        assert missed["decrypted"] is False
+        await laptop.request_room_key(room_id, missed["content"], encrypted.bot, bot_device)
+        recovered = await laptop.wait_for_message(room_id, "said before the laptop", timeout=30)
+        assert recovered["decrypted"] is True
+    finally:
+        await laptop.close()
+
+    # Someone outside the room asking for the same key is refused, and told why.
+    mallory = await encrypted_user("mallory")
+    await mallory.request_room_key(room_id, missed["content"], encrypted.bot, bot_device)
+    withheld = await mallory.wait_for_to_device(
+        lambda e: e["type"] == "m.room_key.withheld", timeout=30
+    )
+    assert withheld["content"]["code"] == "m.unauthorised"
+    assert withheld["content"]["session_id"] == missed["content"]["session_id"]
