@@ -53,10 +53,13 @@ def _ok(response: Any, expected: type[_T], action: str) -> _T:
 
 
 def _event_dict(event: Any, room_id: str) -> dict[str, Any]:
-    """The event as a plain dict; ``decrypted`` tells whether it came encrypted."""
+    """The event as a plain dict; ``decrypted`` tells whether it came encrypted (and
+    ``session_id`` then names the Megolm session that encrypted it)."""
     data = dict(event.source)
     data["room_id"] = room_id
     data["decrypted"] = bool(getattr(event, "decrypted", False))
+    if data["decrypted"]:
+        data["session_id"] = getattr(event, "session_id", None)
     return data
 
 

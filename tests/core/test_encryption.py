@@ -9,6 +9,7 @@ from typing import Any
 from urllib.parse import quote
 
 import pytest
+from mautrix.types import Membership, RoomID, UserID
 
 from bridgekit.testing.bridge import BridgeSetup, run_bridge
 from bridgekit.testing.loopback import LoopbackConnector, LoopbackWorld
@@ -328,7 +329,7 @@ async def test_remote_edits_and_reactions_are_encrypted_too(
     assert reaction["content"]["m.relates_to"]["key"] == "✅"
 
 
-async def test_a_user_who_joins_later_can_read_what_follows(
+async def test_real_users_joining_and_leaving_rotate_the_group_session(
     encrypted: Harness, encrypted_user: Any
 ) -> None:
     alice = await encrypted_user("alice")
@@ -349,6 +350,25 @@ async def test_a_user_who_joins_later_can_read_what_follows(
     await world.send_message("g1", "bob", "welcome carol")
     event = await carol.wait_for_message(room_id, "welcome carol", timeout=30)
     assert event["decrypted"] is True
+
+    # When she leaves, what follows goes out in a session her device never got.
+    await carol.nio_client.room_leave(room_id)
+    await _until_the_bridge_sees_leave(encrypted, room_id, carol.user_id)
+    await world.send_message("g1", "bob", "carol has gone")
+    after = await alice.wait_for_message(room_id, "carol has gone", timeout=30)
+    assert after["decrypted"] and event["decrypted"]
+    assert after["session_id"] != event["session_id"]
+
+
+async def _until_the_bridge_sees_leave(harness: Harness, room_id: str, user_id: str) -> None:
+    """(The leave reaches the bridge in its own transaction: a message the network sends
+    before that still goes out in the old session, as with any client.)"""
+    state_store = harness.bridge.appservice.state_store
+    for _ in range(300):
+        if await state_store.get_membership(RoomID(room_id), UserID(user_id)) == Membership.LEAVE:
+            return
+        await asyncio.sleep(0.1)
+    raise AssertionError(f"the bridge never saw {user_id} leave")
 
 
 async def _admin(synapse: SynapseServer) -> Any:
