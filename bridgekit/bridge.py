@@ -6,7 +6,7 @@ import asyncio
 import logging
 import re
 import time
-from typing import Any, cast
+from typing import Any, BinaryIO, cast
 
 import aiohttp
 from mautrix.appservice import IntentAPI
@@ -45,7 +45,7 @@ from .ghost import Ghost
 from .matrix.appservice import BridgeAppService
 from .matrix.encryption import Encryption
 from .matrix.handler import MatrixHandler
-from .media import MediaLinks, download_capped
+from .media import MediaLinks, decrypt_in_place, fetch_capped
 from .metrics import BridgeMetrics
 from .network.connector import NetworkConnector
 from .network.content import MediaTooLarge
@@ -513,14 +513,21 @@ class Bridge:
         file["url"] = str(mxc)
         return {"file": file}
 
-    async def download_media(
-        self, url: str, encrypted_file: dict[str, Any] | None, limit: int, filename: str
-    ) -> bytes:
-        """Download Matrix media, refusing more than ``limit`` bytes."""
-        data = await download_capped(self, url, limit, filename)
+    async def fetch_media(
+        self,
+        url: str,
+        encrypted_file: dict[str, Any] | None,
+        limit: int,
+        filename: str,
+        out: BinaryIO,
+    ) -> int:
+        """Stream Matrix media into ``out`` (decrypted), refusing more than ``limit``
+        bytes; returns the size."""
+        start = out.tell()
+        size = await fetch_capped(self, url, limit, filename, out)
         if encrypted_file is not None:
-            return Encryption.decrypt_file(data, encrypted_file)
-        return data
+            decrypt_in_place(out, start, size, encrypted_file)
+        return size
 
     async def send_notice(self, portal: PortalKey, text: str) -> None:
         room_id = await self.find_portal_room(portal)

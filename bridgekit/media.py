@@ -19,15 +19,18 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
+import io
 import logging
+import mmap
 import re
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any, BinaryIO
 from urllib.parse import quote
 
 import aiohttp
 from aiohttp import web
+from mautrix.crypto.attachments import decrypt_attachment
 from mautrix.types import ContentURI
 
 from .network.content import MediaTooLarge
@@ -132,15 +135,41 @@ async def open_download(bridge: Bridge, mxc: str) -> AsyncIterator[aiohttp.Clien
         yield response
 
 
-async def download_capped(bridge: Bridge, mxc: str, limit: int, filename: str) -> bytes:
-    """Download ``mxc`` but stop (``MediaTooLarge``) as soon as it passes ``limit``
-    bytes, whatever size the homeserver announced."""
+async def fetch_capped(bridge: Bridge, mxc: str, limit: int, filename: str, out: BinaryIO) -> int:
+    """Stream ``mxc`` into ``out`` but stop (``MediaTooLarge``) as soon as it passes
+    ``limit`` bytes, whatever size the homeserver announced; returns the size."""
     async with open_download(bridge, mxc) as response:
         if response.content_length is not None and response.content_length > limit:
             raise MediaTooLarge(response.content_length, limit, filename)
-        data = bytearray()
+        size = 0
         async for chunk in response.content.iter_chunked(_CHUNK):
-            data += chunk
-            if len(data) > limit:
-                raise MediaTooLarge(len(data), limit, filename)
-        return bytes(data)
+            size += len(chunk)
+            if size > limit:
+                raise MediaTooLarge(size, limit, filename)
+            out.write(chunk)
+        return size
+
+
+def decrypt_in_place(out: BinaryIO, start: int, size: int, file: dict[str, Any]) -> None:
+    """Decrypt the ``size`` bytes of an encrypted attachment written to ``out`` from
+    ``start`` (checking their hash), without a second copy in memory: a file on disk is
+    mapped, an in-memory buffer used as it is."""
+    if size == 0:
+        decrypt_attachment(b"", file["key"]["k"], file["hashes"]["sha256"], file["iv"])
+        return
+    out.flush()
+    if isinstance(out, io.BytesIO):
+        with out.getbuffer() as view:
+            _decrypt(view[start : start + size], file)
+        return
+    with mmap.mmap(out.fileno(), 0) as mapped, memoryview(mapped) as view:
+        _decrypt(view[start : start + size], file)
+
+
+def _decrypt(view: memoryview, file: dict[str, Any]) -> None:
+    try:
+        decrypt_attachment(
+            view, file["key"]["k"], file["hashes"]["sha256"], file["iv"], inplace=True
+        )
+    finally:
+        view.release()

@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any
 
 from mautrix.client import Client
 from mautrix.crypto import OlmMachine, PgCryptoStore, RejectKeyShare
-from mautrix.crypto.attachments import decrypt_attachment, encrypt_attachment
+from mautrix.crypto.attachments import encrypt_attachment
 from mautrix.errors import EncryptionError, MNotFound, SessionNotFound
 from mautrix.types import (
     DeviceID,
@@ -265,13 +265,6 @@ class Encryption:
         ``url`` the caller fills in after uploading)."""
         ciphertext, info = encrypt_attachment(data)
         return ciphertext, info.serialize()
-
-    @staticmethod
-    def decrypt_file(ciphertext: bytes, file: dict[str, Any]) -> bytes:
-        """Decrypt a downloaded attachment with its ``file`` object."""
-        return decrypt_attachment(
-            ciphertext, file["key"]["k"], file["hashes"]["sha256"], file["iv"]
-        )
 
     # Key requests ------------------------------------------------------------------------
 

@@ -88,9 +88,11 @@ from .matrix import (
     MatrixReadReceipt,
     MatrixRoomMeta,
     MatrixTyping,
+    MediaFile,
     MessageRecord,
     ReactionRecord,
     RelayInfo,
+    safe_filename,
 )
 
 __all__ = [
@@ -142,6 +144,7 @@ __all__ = [
     "MatrixReadReceipt",
     "MatrixRoomMeta",
     "MatrixTyping",
+    "MediaFile",
     "MediaTooLarge",
     "MediaUploader",
     "Membership",
@@ -187,4 +190,5 @@ __all__ = [
     "UserInputLogin",
     "UserSearching",
     "defuse_html",
+    "safe_filename",
 ]

@@ -3,14 +3,21 @@
 The core resolves everything it can before a network is called: reply and thread
 targets, edited and reacted-to messages and redacted events arrive as the stored
 ``MessageRecord`` of the remote message (with its remote ID), never as bare Matrix
-event IDs. Media arrives with a ``download`` coroutine that enforces the size limit.
+event IDs. Media arrives as a ``MatrixMedia`` that streams the file to disk (or
+returns its bytes) and enforces the size limit.
 """
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+import re
+import shutil
+import tempfile
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
-from typing import Any
+from io import BytesIO
+from pathlib import Path
+from typing import Any, BinaryIO
 
 from .ids import EmojiID, LoginID, MessageID, PartID, PortalKey, RemoteUserID
 
@@ -42,19 +49,76 @@ class ReactionRecord:
 
 
 @dataclass(slots=True)
+class MediaFile:
+    """A downloaded (and decrypted) Matrix attachment on disk. ``path`` ends in the
+    attachment's file name made safe for a file system; ``file`` is open for reading
+    at its start."""
+
+    path: Path
+    file: BinaryIO
+    size: int
+
+
+#: Characters no file name gets: path separators, NUL and other control characters.
+_UNSAFE_NAME = re.compile(r"[\x00-\x1f\x7f/\\]")
+_MAX_NAME_BYTES = 200
+
+
+def safe_filename(name: str) -> str:
+    """``name`` as a single file name that cannot leave its directory: separators and
+    control characters replaced, no leading dots (so never ``.`` or ``..``), at most
+    200 bytes of UTF-8 keeping the extension, and ``file`` when nothing is left."""
+    cleaned = _UNSAFE_NAME.sub("_", name).strip().lstrip(".")
+    if len(cleaned.encode()) > _MAX_NAME_BYTES:
+        stem, dot, ext = cleaned.rpartition(".")
+        ext = ext if dot and len(ext.encode()) <= 16 else ""
+        budget = _MAX_NAME_BYTES - len(ext.encode()) - (1 if ext else 0)
+        stem = (stem if ext else cleaned).encode()[:budget].decode(errors="ignore")
+        cleaned = f"{stem}.{ext}" if ext else stem
+    return cleaned or "file"
+
+
+@dataclass(slots=True)
 class MatrixMedia:
-    """An attachment of a Matrix message. ``download`` returns the decrypted bytes and
-    raises ``MediaTooLarge`` beyond the bridge's limit (checked before downloading
-    when the size is known). ``url`` is the ``mxc://`` URI (for networks that send
-    links instead of files, e.g. IRC); ``public_url`` is an HTTP link to it when the
-    operator configured a public media URL."""
+    """An attachment of a Matrix message. ``url`` is the ``mxc://`` URI (for networks
+    that send links instead of files, e.g. IRC); ``public_url`` is an HTTP link to it
+    when the operator configured a public media URL.
+
+    To send the file itself, use :meth:`open` (streams it to a temporary file: memory
+    use stays flat whatever the size) or :meth:`download` (the bytes, for small
+    files). Both decrypt encrypted attachments and raise ``MediaTooLarge`` beyond the
+    bridge's size limit — before downloading when the size is announced, and as soon
+    as the limit is passed otherwise."""
 
     mimetype: str
     filename: str
     size: int | None
     url: str
-    download: Callable[[], Awaitable[bytes]]
+    #: Writes the (decrypted) file into the binary file given and returns its size.
+    fetch: Callable[[BinaryIO], Awaitable[int]]
     public_url: str | None = None
+
+    async def download(self) -> bytes:
+        """The whole file in memory."""
+        buffer = BytesIO()
+        await self.fetch(buffer)
+        return buffer.getvalue()
+
+    @asynccontextmanager
+    async def open(self) -> AsyncIterator[MediaFile]:
+        """The file on disk for the duration of the ``async with`` block (deleted
+        after). The path's last part is :func:`safe_filename` of ``filename``, so a
+        library that names uploads after the path sends the right name."""
+        directory = Path(tempfile.mkdtemp(prefix="bridgekit-media-"))
+        try:
+            path = directory / safe_filename(self.filename)
+            with path.open("w+b") as file:
+                size = await self.fetch(file)
+                file.flush()
+                file.seek(0)
+                yield MediaFile(path, file, size)
+        finally:
+            shutil.rmtree(directory, ignore_errors=True)
 
 
 @dataclass(slots=True)

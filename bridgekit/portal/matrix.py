@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import logging
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, BinaryIO
 
 from mautrix.types import Event, RoomID, TextMessageEventContent, UserID
 
@@ -263,18 +263,18 @@ def _media(portal: Portal, content: dict[str, Any], msgtype: str) -> MatrixMedia
     filename = content.get("filename") or content.get("body") or "file"
     bridge = portal.bridge
 
-    async def download() -> bytes:
+    async def fetch(out: BinaryIO) -> int:
         limit = bridge.max_media_size
         if size is not None and size > limit:
             raise MediaTooLarge(size, limit, filename)
-        return await bridge.download_media(url, content.get("file"), limit, filename)
+        return await bridge.fetch_media(url, content.get("file"), limit, filename, out)
 
     return MatrixMedia(
         mimetype=str(info.get("mimetype") or "application/octet-stream"),
         filename=str(filename),
         size=size,
         url=url,
-        download=download,
+        fetch=fetch,
         # An encrypted file's link would only give its ciphertext.
         public_url=None if content.get("file") else bridge.public_media_url(url, str(filename)),
     )

@@ -8,9 +8,10 @@ are not allowed they fall back to the bot with the relay format.
 
 from __future__ import annotations
 
-import io
 import logging
 import re
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from typing import TYPE_CHECKING, Any
 
 import discord
@@ -79,7 +80,18 @@ async def send_message(client: DiscordClient, msg: MatrixMessage) -> MatrixMessa
     text = _everyone(await _text(client, msg.body, msg.html, msg.msgtype, msg.content), msg)
     if msg.media is not None and msg.body == msg.media.filename:
         text = ""
-    files = await _files(client, channel, msg)
+    async with _files(client, channel, msg) as files:
+        return await _send_as_bot(client, channel, thread, msg, text, files)
+
+
+async def _send_as_bot(
+    client: DiscordClient,
+    channel: discord.TextChannel,
+    thread: discord.Thread | None,
+    msg: MatrixMessage,
+    text: str,
+    files: list[discord.File],
+) -> MatrixMessageResponse:
     reference = None
     target_id = thread.id if thread is not None else channel.id
     if msg.reply_to is not None and _channel_of(msg.reply_to, channel.id) == target_id:
@@ -156,7 +168,19 @@ async def _send_via_webhook(
         text = ""
     if msg.reply_to is not None:
         text = f"-# ↪ {_jump_url(channel, msg.reply_to)}\n{text}"
-    files = await _files(client, channel, msg)
+    async with _files(client, channel, msg) as files:
+        return await _send_as_webhook(client, channel, thread, msg, relay, text, files)
+
+
+async def _send_as_webhook(
+    client: DiscordClient,
+    channel: discord.TextChannel,
+    thread: discord.Thread | None,
+    msg: MatrixMessage,
+    relay: RelayInfo,
+    text: str,
+    files: list[discord.File],
+) -> MatrixMessageResponse:
     hook = await client.webhooks.for_channel(channel)
     username = _webhook_name(relay.display_name)
     avatar_url = relay.avatar_public_url or discord.utils.MISSING
@@ -225,19 +249,23 @@ def _split(text: str) -> list[str]:
     return chunks
 
 
+@asynccontextmanager
 async def _files(
     client: DiscordClient, channel: discord.TextChannel, msg: MatrixMessage
-) -> list[discord.File]:
+) -> AsyncIterator[list[discord.File]]:
+    """The message's attachment as Discord files, read from disk while they are sent
+    (never the whole file in memory)."""
     media = msg.media
     if media is None:
-        return []
+        yield []
+        return
     limit = min(client.settings.max_upload_size, channel.guild.filesize_limit)
     if media.size is not None and media.size > limit:
         raise _too_large(media.filename, media.size, limit)
-    data = await media.download()
-    if len(data) > limit:
-        raise _too_large(media.filename, len(data), limit)
-    return [discord.File(io.BytesIO(data), filename=media.filename)]
+    async with media.open() as file:
+        if file.size > limit:
+            raise _too_large(media.filename, file.size, limit)
+        yield [discord.File(file.path, filename=media.filename)]
 
 
 def _too_large(filename: str, size: int, limit: int) -> BridgeError:

@@ -9,7 +9,6 @@ the login logged out.
 
 from __future__ import annotations
 
-import io
 import logging
 from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any, TypeVar
@@ -113,24 +112,26 @@ class MatrixToTelegram:
             text, entities = await self._text(caption, msg.html if caption else None)
             if len(text) > MAX_CAPTION:
                 raise BridgeError(f"Telegram captions are {MAX_CAPTION} characters at most.")
-            data = await msg.media.download()
             media = msg.media
+            # On disk, not in memory: Telethon uploads it part by part from the path
+            # (whose last part is the file name), again on a retry.
+            async with media.open() as file:
 
-            async def send_file() -> Any:
-                upload = io.BytesIO(data)
-                upload.name = media.filename
-                return await client.send_file(
-                    peer,
-                    upload,
-                    caption=text,
-                    formatting_entities=entities or None,
-                    reply_to=reply_to,
-                    force_document=msg.msgtype != "m.image",
-                    mime_type=media.mimetype,
-                    file_size=len(data),
-                )
+                async def send_file() -> Any:
+                    return await client.send_file(
+                        peer,
+                        str(file.path),
+                        caption=text,
+                        formatting_entities=entities or None,
+                        reply_to=reply_to,
+                        force_document=msg.msgtype != "m.image",
+                        mime_type=media.mimetype,
+                        file_size=file.size,
+                        # The name as the sender wrote it, not as made safe for disk.
+                        attributes=[types.DocumentAttributeFilename(media.filename)],
+                    )
 
-            sent = await self._call("sending a file", chat, send_file)
+                sent = await self._call("sending a file", chat, send_file)
         else:
             body = msg.body
             if msg.msgtype == "m.emote":

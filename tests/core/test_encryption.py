@@ -118,6 +118,8 @@ async def test_encrypted_dm_login_and_encrypted_portal_both_ways(
     )
     assert isinstance(image.event, MatrixMessage) and image.event.media is not None
     assert await image.event.media.download() == picture
+    async with image.event.media.open() as file:  # decrypted on disk, for large files
+        assert file.path.read_bytes() == picture
 
 
 async def test_network_media_arrives_as_an_encrypted_attachment(

@@ -47,3 +47,15 @@ async def test_encrypted_dm_login_and_encrypted_channel_portal(
             )
         )
         assert sent[-1].author_id == world.bot.id
+
+        # An encrypted attachment reaches Discord decrypted.
+        picture = b"\x89PNG\r\n\x1a\n" + bytes(range(256)) * 64
+        await alice.send_image(room_id, picture, "image/png", "secret.png")
+        uploads = await wait_until(
+            lambda: [
+                m
+                for m in discord_server.find_messages(world.general)
+                if m.attachments and m.attachments[0].filename == "secret.png"
+            ]
+        )
+        assert uploads[-1].attachments[0].data == picture

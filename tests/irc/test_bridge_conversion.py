@@ -8,7 +8,7 @@ protocol client would report.
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, BinaryIO
 
 import pytest
 from ruamel.yaml import YAML
@@ -206,8 +206,8 @@ def _message(**fields: Any) -> MatrixMessage:
     return MatrixMessage(**values)
 
 
-async def _no_bytes() -> bytes:
-    return b""
+async def _no_bytes(out: BinaryIO) -> int:
+    return 0
 
 
 def test_media_becomes_a_link_and_replies_name_the_nick() -> None:

@@ -6,11 +6,14 @@ from __future__ import annotations
 
 from typing import Any
 
+from telethon.tl import types
+
 from bridgekit.testing.bridge import BridgeSetup
 from bridgekit.testing.synapse import SynapseServer
 from tests.servers.telegram import TelegramTestServer
 
 from .conftest import eventually, phone_login, running_bridge
+from .test_messages import png
 
 
 async def test_encrypted_dm_login_and_encrypted_portal(
@@ -44,3 +47,20 @@ async def test_encrypted_dm_login_and_encrypted_portal(
             )
 
         await eventually(arrived)
+
+        # An encrypted attachment reaches Telegram decrypted, as a photo.
+        picture = png(6, 5)
+        await matrix.send_image(room_id, picture, "image/png", "secret.png")
+
+        async def photo() -> bool:
+            return any(
+                isinstance(p.media, types.MessageMediaPhoto) for p in tg_server.messages(bob, alice)
+            )
+
+        await eventually(photo)
+        post = next(
+            p
+            for p in tg_server.messages(bob, alice)
+            if isinstance(p.media, types.MessageMediaPhoto)
+        )
+        assert tg_server.world.files[post.media.photo.id].data == picture

@@ -266,6 +266,21 @@ async def test_photos_both_ways_and_oversized_files_become_a_notice(
         assert isinstance(post.media, types.MessageMediaPhoto)
         assert server.world.files[post.media.photo.id].data == upload
 
+        # A file keeps its name, even one that would not do as a path on disk.
+        notes = b"%PDF-1.4 " + bytes(range(256)) * 8
+        await matrix.send_media(dm, notes, "application/pdf", "../Q3/notes.pdf", caption="notes")
+        post = await _last_post(telegram, bob, alice, "notes")
+        assert isinstance(post.media, types.MessageMediaDocument)
+        document = post.media.document
+        assert document.mime_type == "application/pdf"
+        names = [
+            a.file_name
+            for a in document.attributes
+            if isinstance(a, types.DocumentAttributeFilename)
+        ]
+        assert names == ["../Q3/notes.pdf"]
+        assert server.world.files[document.id].data == notes
+
 
 async def test_start_chat_by_username_or_phone_and_search(
     telegram: TelegramHarness, matrix_user: Any
