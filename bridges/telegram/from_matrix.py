@@ -32,6 +32,7 @@ from bridgekit.network import (
     PortalKey,
 )
 
+from . import waveform as waveform_of
 from .flood import describe_wait, with_flood_retry
 from .formatting import html_to_telegram
 from .ids import ChatRef, telegram_message_id
@@ -124,11 +125,11 @@ class MatrixToTelegram:
                         caption=text,
                         formatting_entities=entities or None,
                         reply_to=reply_to,
-                        force_document=msg.msgtype != "m.image",
+                        force_document=msg.msgtype not in ("m.image", "m.video", "m.audio"),
+                        voice_note=_is_voice(msg),
                         mime_type=media.mimetype,
                         file_size=file.size,
-                        # The name as the sender wrote it, not as made safe for disk.
-                        attributes=[types.DocumentAttributeFilename(media.filename)],
+                        attributes=_document_attributes(msg),
                     )
 
                 sent = await self._call("sending a file", chat, send_file)
@@ -331,3 +332,40 @@ def _explain(error: errors.RPCError) -> str:
 
 def _ms(date: Any) -> int | None:
     return int(date.timestamp() * 1000) if date is not None else None
+
+
+def _is_voice(msg: MatrixMessage) -> bool:
+    return msg.msgtype == "m.audio" and "org.matrix.msc3245.voice" in msg.content
+
+
+def _document_attributes(msg: MatrixMessage) -> list[Any]:
+    """What Telegram shows about the file: its name as the sender wrote it (not as
+    made safe for disk), a video's size and length, an audio's length and a voice
+    message's waveform, from the Matrix event's ``info``."""
+    assert msg.media is not None
+    attributes: list[Any] = [types.DocumentAttributeFilename(msg.media.filename)]
+    info = msg.content.get("info")
+    info = info if isinstance(info, dict) else {}
+    seconds = _whole(info.get("duration")) // 1000
+    if msg.msgtype == "m.video":
+        attributes.append(
+            types.DocumentAttributeVideo(
+                seconds, _whole(info.get("w")), _whole(info.get("h")), supports_streaming=True
+            )
+        )
+    elif msg.msgtype == "m.audio":
+        audio = msg.content.get("org.matrix.msc1767.audio")
+        audio = audio if isinstance(audio, dict) else {}
+        seconds = seconds or _whole(audio.get("duration")) // 1000
+        waveform = waveform_of.to_telegram(audio.get("waveform")) if _is_voice(msg) else None
+        attributes.append(
+            types.DocumentAttributeAudio(seconds, voice=_is_voice(msg) or None, waveform=waveform)
+        )
+    return attributes
+
+
+def _whole(value: Any) -> int:
+    """A non-negative whole number from an untrusted event field (0 if it is none)."""
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return 0
+    return max(0, int(value))

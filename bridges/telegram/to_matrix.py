@@ -27,6 +27,7 @@ from bridgekit.network import (
     MessageID,
 )
 
+from . import waveform
 from .config import TelegramSettings
 from .flood import with_flood_retry
 from .formatting import MentionMapper, telegram_to_html
@@ -166,7 +167,29 @@ async def _media_part(
         content["body"] = file.emoji or name
         return ConvertedPart(content, event_type="m.sticker")
     content["msgtype"] = _msgtype(message, mimetype)
+    if message.voice is not None:
+        content["msgtype"] = "m.audio"
+        content["org.matrix.msc3245.voice"] = {}
+        content["org.matrix.msc1767.audio"] = _voice(message, info)
+    elif message.gif is not None:
+        # Telegram's GIFs are silent looping videos; these flags ask clients that know
+        # them to play it like a GIF.
+        info.update({"fi.mau.autoplay": True, "fi.mau.loop": True, "fi.mau.no_audio": True})
+        info["fi.mau.hide_controls"] = True
+        content["fi.mau.gif"] = True
     return ConvertedPart(content)
+
+
+def _voice(message: Any, info: dict[str, Any]) -> dict[str, Any]:
+    """A voice note's length and waveform, as Matrix voice messages carry them."""
+    audio = next(
+        (a for a in message.document.attributes if isinstance(a, types.DocumentAttributeAudio)),
+        None,
+    )
+    return {
+        "duration": info.get("duration", 0),
+        "waveform": waveform.to_matrix(audio.waveform if audio else None),
+    }
 
 
 def _msgtype(message: Any, mimetype: str) -> str:

@@ -7,8 +7,10 @@ from typing import Any
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
+from telethon import utils
 from telethon.tl import types
 
+from bridges.telegram import waveform
 from bridges.telegram.formatting import MentionMapper, html_to_telegram, telegram_to_html
 
 MENTIONS = MentionMapper(
@@ -181,3 +183,14 @@ def test_config_errors_name_the_field(section: dict[str, Any], message: str) -> 
 async def test_markup_declarations_do_not_crash_the_converter(html: str) -> None:
     text, _ = await html_to_telegram(html)
     assert "<!" in text
+
+
+@given(st.lists(st.integers(0, 31), max_size=120))
+def test_waveforms_pack_and_unpack_like_telegram(levels: list[int]) -> None:
+    packed = utils.encode_waveform(bytes(levels))
+    assert waveform.unpack(packed)[: len(levels)] == levels
+    assert all(v == 0 for v in waveform.unpack(packed)[len(levels) :])
+    matrix = waveform.to_matrix(packed)[: len(levels)]
+    assert all(0 <= v <= 1024 for v in matrix)
+    back = waveform.to_telegram(matrix)
+    assert waveform.unpack(back or b"")[: min(len(levels), 100)] == levels[:100]

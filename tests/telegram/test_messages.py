@@ -7,9 +7,11 @@ import struct
 import zlib
 from typing import Any
 
+from telethon import utils
 from telethon.tl import functions, types
 
 from bridgekit.testing.matrix_client import MatrixTestClient
+from bridges.telegram import waveform
 from tests.servers.telegram import Post, User
 
 from .conftest import TelegramHarness, eventually, phone_login, portal_from_message
@@ -361,3 +363,80 @@ async def test_presence_reaches_the_ghost(telegram: TelegramHarness, matrix_user
     await eventually(lambda: presence_is("online"))
     server.set_online(bob, False)
     await eventually(lambda: presence_is("offline"))
+
+
+async def test_voice_notes_keep_their_waveform_both_ways_and_gifs_loop(
+    telegram: TelegramHarness, matrix_user: Any
+) -> None:
+    server = telegram.server
+    alice = server.create_user("+15550151", "Alice")
+    bob = server.create_user("+15550152", "Bob")
+    matrix = await matrix_user("alice")
+    await phone_login(matrix, telegram, alice)
+    server.send_message(bob, alice, "listen to this")
+    dm, _ = await portal_from_message(matrix, telegram, "listen to this")
+
+    # Telegram → Matrix: a voice message with its length and waveform.
+    levels = bytes([0, 31, 16, 8, 31, 4, 0, 12])
+    audio = types.DocumentAttributeAudio(3, voice=True, waveform=utils.encode_waveform(levels))
+    server.send_message(
+        bob, alice, "", media=server.upload_document(b"OggS-voice", "audio/ogg", attributes=[audio])
+    )
+    voice = await matrix.wait_for_event(
+        dm, lambda e: e["content"].get("msgtype") == "m.audio", timeout=30
+    )
+    content = voice["content"]
+    assert "org.matrix.msc3245.voice" in content
+    assert content["org.matrix.msc1767.audio"] == {
+        "duration": 3000,
+        "waveform": [round(v * 1024 / 31) for v in levels],
+    }
+    assert await matrix.download(content["url"]) == b"OggS-voice"
+
+    # Telegram → Matrix: a GIF is a silent looping video.
+    gif = server.upload_document(
+        b"mp4-gif",
+        "video/mp4",
+        file_name="fun.mp4",
+        attributes=[types.DocumentAttributeAnimated(), types.DocumentAttributeVideo(2, 32, 24)],
+    )
+    server.send_message(bob, alice, "", media=gif)
+    looped = await matrix.wait_for_event(dm, lambda e: e["content"].get("fi.mau.gif"), timeout=30)
+    assert looped["content"]["msgtype"] == "m.video"
+    assert looped["content"]["info"]["fi.mau.loop"] is True
+
+    # Matrix → Telegram: a voice message becomes a voice note with the same shape.
+    mxc = await matrix.upload(b"OggS-reply", "audio/ogg", "reply.ogg")
+    await matrix.send_event(
+        dm,
+        "m.room.message",
+        {
+            "msgtype": "m.audio",
+            "body": "Voice message",
+            "url": mxc,
+            "info": {"mimetype": "audio/ogg", "size": 10, "duration": 4200},
+            "org.matrix.msc3245.voice": {},
+            "org.matrix.msc1767.audio": {"duration": 4200, "waveform": [0, 1024, 512, 2000, -5]},
+        },
+    )
+
+    def voice_notes_from_alice() -> list[Post]:
+        return [
+            p
+            for p in server.messages(bob, alice)
+            if p.sender is alice and isinstance(p.media, types.MessageMediaDocument)
+        ]
+
+    async def voice_note_arrived() -> bool:
+        return bool(voice_notes_from_alice())
+
+    await eventually(voice_note_arrived)
+    post = voice_notes_from_alice()[0]
+    assert post.media.voice
+    sent = next(
+        a for a in post.media.document.attributes if isinstance(a, types.DocumentAttributeAudio)
+    )
+    assert (sent.voice, sent.duration) == (True, 4)
+    # (5 levels take 4 bytes, which hold a sixth, empty one.)
+    assert waveform.unpack(sent.waveform) == [0, 31, 16, 31, 0, 0]
+    assert server.world.files[post.media.document.id].data == b"OggS-reply"
