@@ -2,10 +2,15 @@
 
 from __future__ import annotations
 
+import hashlib
 import logging
+from collections.abc import Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
 from typing import Any
 
 from telethon import TelegramClient
+from telethon.tl import functions
 
 from .config import TelegramSettings
 from .session import BridgeSession
@@ -13,13 +18,50 @@ from .session import BridgeSession
 log = logging.getLogger("bridgekit.telegram.connection")
 
 
+#: The ``random_id`` the next message sent in this task gets (see ``sending_event``).
+_random_id: ContextVar[int | None] = ContextVar("bridgekit_telegram_random_id", default=None)
+_SENDS = (functions.messages.SendMessageRequest, functions.messages.SendMediaRequest)
+
+
+def random_id_for(event_id: str) -> int:
+    """The ``random_id`` of the Telegram message sent for a Matrix event: the same for
+    every attempt, so Telegram refuses a second copy (``RANDOM_ID_DUPLICATE``)."""
+    return int.from_bytes(hashlib.sha256(event_id.encode()).digest()[:8], "little", signed=True)
+
+
+@contextmanager
+def sending_event(event_id: str) -> Iterator[None]:
+    """Messages sent inside this block carry the ``random_id`` of ``event_id``.
+
+    Telegram keeps one message per ``random_id``: when the bridge crashed after
+    Telegram took a message but before the bridge wrote down that it had, the
+    homeserver sends the event again and the retry is refused instead of doubled.
+    (Telethon's send methods draw a random ``random_id``; this sets it on the request
+    they build, which Telethon then also uses to find the sent message.)
+    """
+    token = _random_id.set(random_id_for(event_id))
+    try:
+        yield
+    finally:
+        _random_id.reset(token)
+
+
 class BridgeTelegramClient(TelegramClient):
-    """Telethon's client, plus a catch-up after every automatic reconnect.
+    """Telethon's client, plus a catch-up after every automatic reconnect, and
+    idempotent sends (``sending_event``).
 
     Telethon reconnects by itself after a dropped connection but does not ask what
     it missed meanwhile until the next update reveals a gap — which may be many
     minutes later in a quiet chat. Asking at once costs one ``getDifference``.
     """
+
+    async def __call__(
+        self, request: Any, ordered: bool = False, flood_sleep_threshold: int | None = None
+    ) -> Any:
+        wanted = _random_id.get()
+        if wanted is not None and isinstance(request, _SENDS):
+            request.random_id = wanted
+        return await super().__call__(request, ordered, flood_sleep_threshold)
 
     async def _handle_auto_reconnect(self) -> None:
         await super()._handle_auto_reconnect()
@@ -49,5 +91,8 @@ def make_client(
         "connection_retries": 3,
         "retry_delay": 1,
         "request_retries": 3,
+        # After the retries, raise Telegram's error rather than a bare ValueError (a
+        # RANDOM_ID_DUPLICATE must stay recognisable, see ``sending_event``).
+        "raise_last_call_error": True,
     }
     return BridgeTelegramClient(session, settings.api_id, settings.api_hash, **kwargs)

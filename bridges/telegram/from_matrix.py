@@ -33,6 +33,7 @@ from bridgekit.network import (
 )
 
 from . import waveform as waveform_of
+from .connection import sending_event
 from .flood import describe_wait, with_flood_retry
 from .formatting import html_to_telegram
 from .ids import ChatRef, telegram_message_id
@@ -47,6 +48,8 @@ T = TypeVar("T")
 
 MAX_TEXT = 4096
 MAX_CAPTION = 1024
+#: How far back to look for a message that reached Telegram before a crash.
+_RECENT = 50
 
 
 class MatrixToTelegram:
@@ -132,7 +135,7 @@ class MatrixToTelegram:
                         attributes=_document_attributes(msg),
                     )
 
-                sent = await self._call("sending a file", chat, send_file)
+                sent = await self._send_once(msg, chat, "sending a file", send_file, text)
         else:
             body = msg.body
             if msg.msgtype == "m.emote":
@@ -151,7 +154,7 @@ class MatrixToTelegram:
                     parse_mode=None,
                 )
 
-            sent = await self._call("sending a message", chat, send_text)
+            sent = await self._send_once(msg, chat, "sending a message", send_text, text)
         if not chat.is_shared:
             await self.owner.store.remember_message_chat(
                 self.owner.login.id, sent.id, msg.portal.id
@@ -160,6 +163,39 @@ class MatrixToTelegram:
             await self.owner.store.remember_topic_message(chat.id, sent.id, chat.topic)
         return MatrixMessageResponse(
             self._migrations.message_id(chat, sent.id), timestamp_ms=_ms(sent.date)
+        )
+
+    async def _send_once(
+        self,
+        msg: MatrixMessage,
+        chat: ChatRef,
+        what: str,
+        send: Callable[[], Awaitable[Any]],
+        text: str,
+    ) -> Any:
+        """Send with the event's own ``random_id`` (see ``sending_event``); when
+        Telegram already has that message (sent just before a crash), find it instead
+        of sending it twice."""
+
+        async def once() -> Any:
+            try:
+                with sending_event(msg.event_id):
+                    return await send()
+            except errors.RandomIdDuplicateError:
+                log.info("%s had reached Telegram before a restart", msg.event_id)
+                return await self._delivered_before(chat, text)
+
+        return await self._call(what, chat, once)
+
+    async def _delivered_before(self, chat: ChatRef, text: str) -> Any:
+        """The newest message this account sent in ``chat`` with this text."""
+        client = await self.owner.connected_client()
+        async for message in client.iter_messages(await self._peer(chat), limit=_RECENT):
+            if message.out and (message.message or "") == text:
+                return message
+        raise BridgeError(
+            "Telegram already had this message from before the bridge restarted, but the "
+            "bridge could not find it among your recent messages to link it."
         )
 
     async def edit(self, edit: MatrixEdit) -> None:

@@ -9,7 +9,7 @@ import pytest
 from mautrix.util.async_db import Database
 from telethon.tl import functions
 
-from bridgekit.network import BridgeStateEvent
+from bridgekit.network import BridgeStateEvent, MatrixMessage
 from bridgekit.testing.matrix_client import MatrixTestClient
 
 from .conftest import (
@@ -227,3 +227,42 @@ async def test_flood_wait_at_start_up_is_waited_out(
         assert login.state == BridgeStateEvent.CONNECTED
     bodies = [e["content"].get("body", "") for e in matrix.timeline(management)]
     assert not [b for b in bodies if "stopped working" in b]
+
+
+async def test_a_matrix_message_sent_again_after_a_crash_is_not_doubled(
+    telegram: TelegramHarness, matrix_user: Any
+) -> None:
+    server = telegram.server
+    alice = server.create_user("+15550351", "Alice")
+    bob = server.create_user("+15550352", "Bob")
+    matrix = await matrix_user("alice")
+    await phone_login(matrix, telegram, alice)
+    server.send_message(bob, alice, "hi")
+    dm, _ = await portal_from_message(matrix, telegram, "hi")
+    event_id = await matrix.send_text(dm, "only once")
+
+    def mine() -> list[Any]:
+        return [p for p in server.messages(bob, alice) if p.text == "only once"]
+
+    async def arrived() -> bool:
+        return bool(mine())
+
+    await eventually(arrived)
+    record = await telegram.bridge.messages_db.by_mxid(event_id)
+    assert record is not None
+    # After a crash between Telegram taking the message and the bridge noting it, the
+    # homeserver offers the event again, and the core hands it to the network again.
+    portal = await telegram.bridge.portal_of_room(dm)
+    assert portal is not None
+    login = next(iter(telegram.bridge.logins.values()))
+    again = MatrixMessage(
+        portal=portal,
+        event_id=event_id,
+        sender_mxid=matrix.user_id,
+        login_id=login.id,
+        msgtype="m.text",
+        body="only once",
+    )
+    response = await login.client.handle_matrix_message(again)
+    assert response.id == record.id  # the same Telegram message, found again
+    assert len(mine()) == 1
