@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import time
 from typing import TYPE_CHECKING, Any
 
 from telethon import errors
@@ -51,12 +52,14 @@ from bridgekit.network import (
 )
 
 from .chat_info import get_chat_info, get_user_info, user_info
+from .checkpoint import Checkpoints
 from .connection import BridgeTelegramClient, make_client
 from .flood import describe_wait
 from .from_matrix import MAX_TEXT, MatrixToTelegram
 from .ids import ChatRef, user_id
 from .lookup import find_user, search_users
 from .session import BridgeSession, load_session, save_session
+from .store import UpdateState
 from .updates import UpdateHandlers
 
 if TYPE_CHECKING:
@@ -66,6 +69,8 @@ log = logging.getLogger("bridgekit.telegram.client")
 
 _CONNECT_WAIT = 30.0
 _ENTITY_FLUSH_INTERVAL = 60.0
+#: How often the update position is checkpointed while connected.
+_CHECKPOINT_INTERVAL = 2.0
 _MAX_BACKOFF = 60.0
 _SESSION_ENDED = (errors.UnauthorizedError, errors.AuthKeyError)
 
@@ -100,6 +105,7 @@ class TelegramNetworkClient(
         self._stop_requested = asyncio.Event()
         self._ended = False
         self._tasks: set[asyncio.Future[Any]] = set()
+        self.checkpoints = Checkpoints()
         self.handlers = UpdateHandlers(self)
         self.outgoing = MatrixToTelegram(self)
 
@@ -120,7 +126,10 @@ class TelegramNetworkClient(
                 await client.connect()
                 # Telethon's is_user_authorized() takes any error (a FLOOD_WAIT too) for
                 # "logged out"; asking directly lets those errors be told apart.
-                await client(functions.updates.GetStateRequest())
+                state = await client(functions.updates.GetStateRequest())
+                if not self.session.get_update_states():
+                    # A new login: the position to catch up from after a crash.
+                    await self.store.save_update_states(self.login.id, [_account_state(state)])
                 self.telegram = client
                 self._connected.set()
                 await self.login.set_state(BridgeStateEvent.CONNECTED)
@@ -149,22 +158,35 @@ class TelegramNetworkClient(
             backoff = min(backoff * 2, _MAX_BACKOFF)
 
     async def _supervise(self, client: BridgeTelegramClient) -> None:
-        """Wait until the client disconnects; save entities now and then meanwhile.
-        Raises the error that ended the connection (a revoked session, for one)."""
+        """Wait until the client disconnects; meanwhile checkpoint the update position
+        (see ``checkpoint``) and now and then save entities. Raises the error that
+        ended the connection (a revoked session, for one)."""
         done = asyncio.ensure_future(client.run_until_disconnected())
+        last_flush = time.monotonic()
         try:
             while True:
-                finished, _ = await asyncio.wait({done}, timeout=_ENTITY_FLUSH_INTERVAL)
+                finished, _ = await asyncio.wait({done}, timeout=_CHECKPOINT_INTERVAL)
                 if finished:
                     done.result()
                     if not self._stopping:
                         raise ConnectionError("disconnected")
                     return
-                assert self.session is not None
-                await save_session(self.store, self.login, self.session, update_state=False)
+                await self._checkpoint(client)
+                if time.monotonic() - last_flush >= _ENTITY_FLUSH_INTERVAL:
+                    last_flush = time.monotonic()
+                    assert self.session is not None
+                    await save_session(self.store, self.login, self.session, update_state=False)
         finally:
             if not done.done():
                 done.cancel()
+
+    async def _checkpoint(self, client: BridgeTelegramClient) -> None:
+        ready = self.checkpoints.take()
+        if ready is not None:
+            await self.store.save_update_states(self.login.id, ready)
+        position = client.update_position()
+        if position is not None:
+            self.checkpoints.offer(position)
 
     async def _transient(self, why: str) -> None:
         if not self._stopping:
@@ -218,7 +240,10 @@ class TelegramNetworkClient(
                 log.exception("Telegram connection of login %s ended badly", self.login.id)
         if self.session is not None and not self._ended:
             try:
-                await save_session(self.store, self.login, self.session, update_state=True)
+                # The position Telethon stopped at, unless some of what it received is
+                # still unbridged: then the last checkpoint stands.
+                update_state = self.checkpoints.all_handled
+                await save_session(self.store, self.login, self.session, update_state=update_state)
             except Exception:
                 log.exception("Could not save the Telegram session of login %s", self.login.id)
 
@@ -362,3 +387,8 @@ class TelegramNetworkClient(
             for user in await search_users(client, query)
             if user.id != self.me_id
         ]
+
+
+def _account_state(state: Any) -> UpdateState:
+    date = int(state.date.timestamp()) if state.date else 0
+    return UpdateState(0, state.pts, state.qts, date, state.seq)

@@ -14,6 +14,7 @@ from telethon.tl import functions
 
 from .config import TelegramSettings
 from .session import BridgeSession
+from .store import UpdateState
 
 log = logging.getLogger("bridgekit.telegram.connection")
 
@@ -54,6 +55,31 @@ class BridgeTelegramClient(TelegramClient):
     it missed meanwhile until the next update reveals a gap — which may be many
     minutes later in a quiet chat. Asking at once costs one ``getDifference``.
     """
+
+    #: Updates being handed to the handlers right now (see ``update_position``).
+    dispatching = 0
+
+    async def _dispatch_update(self, update: Any) -> None:
+        self.dispatching += 1
+        try:
+            await super()._dispatch_update(update)
+        finally:
+            self.dispatching -= 1
+
+    def update_position(self) -> list[UpdateState] | None:
+        """Telethon's current update position, if every update it has taken in so far
+        was handed to the handlers; ``None`` while one is being handed over (Telethon
+        advances the position for a whole batch first) or before it has a position.
+        (Telethon keeps the position in its private message box and copies it to the
+        session only when it disconnects.)"""
+        box = self._message_box
+        if self.dispatching or box.is_empty():
+            return None
+        account, channels = box.session_state()
+        date = int(account["date"].timestamp()) if account.get("date") else 0
+        rows = [UpdateState(0, account["pts"], account["qts"], date, account["seq"])]
+        rows += [UpdateState(channel, pts, 0, 0, 0) for channel, pts in channels.items()]
+        return rows
 
     async def __call__(
         self, request: Any, ordered: bool = False, flood_sleep_threshold: int | None = None

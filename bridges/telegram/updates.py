@@ -346,6 +346,7 @@ class UpdateHandlers:
         return EventSender(user_id(int(telegram_user)), int(telegram_user) == self.owner.me_id)
 
     async def _queue(self, event: RemoteEvent) -> None:
+        self.owner.checkpoints.track(event)
         await self.login.queue_remote_event(event)
 
 

@@ -9,19 +9,17 @@ from __future__ import annotations
 
 import asyncio
 import json
-import signal
-import sys
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
-import aiohttp
 import pytest
 
 from bridgekit.testing.bridge import BridgeSetup
 from bridgekit.testing.loopback import LoopbackConnector
 from bridgekit.testing.matrix_client import MatrixTestClient
+from bridgekit.testing.process import BridgeProcess
 from bridgekit.testing.synapse import SynapseServer
 
 pytestmark = pytest.mark.slow
@@ -29,59 +27,14 @@ pytestmark = pytest.mark.slow
 BURST = 500
 
 
-class BridgeProcess:
-    """The bridge in a child process, started and killed at will."""
+class LoopbackProcess(BridgeProcess):
+    """The loopback bridge in a child process, with the network's journal of what it
+    received from the bridge."""
 
     def __init__(self, tmp: Path, config: Path, world: Path, journal: Path, port: int) -> None:
-        self.tmp, self.config, self.world, self.journal, self.port = (
-            tmp,
-            config,
-            world,
-            journal,
-            port,
-        )
-        self.process: asyncio.subprocess.Process | None = None
-        self.starts = 0
-
-    async def start(self) -> None:
-        self.starts += 1
-        log = self.tmp / f"bridge-{self.starts}.log"
-        with log.open("wb") as output:
-            self.process = await asyncio.create_subprocess_exec(
-                sys.executable,
-                "-m",
-                "bridgekit.testing.loopback_process",
-                str(self.config),
-                str(self.world),
-                str(self.journal),
-                stdout=output,
-                stderr=asyncio.subprocess.STDOUT,
-            )
-        async with aiohttp.ClientSession() as http:
-            for _ in range(300):
-                if self.process.returncode is not None:
-                    raise RuntimeError(f"the bridge exited: see {log}")
-                try:
-                    async with http.get(f"http://127.0.0.1:{self.port}/_matrix/mau/ready") as r:
-                        if r.status == 200:
-                            return
-                except aiohttp.ClientError:
-                    pass
-                await asyncio.sleep(0.1)
-        raise TimeoutError("the bridge did not become ready")
-
-    async def kill(self) -> None:
-        assert self.process is not None
-        self.process.send_signal(signal.SIGKILL)
-        await self.process.wait()
-
-    async def stop(self) -> None:
-        if self.process is not None and self.process.returncode is None:
-            self.process.terminate()
-            try:
-                await asyncio.wait_for(self.process.wait(), 15)
-            except TimeoutError:
-                await self.kill()
+        args = ["-m", "bridgekit.testing.loopback_process", str(config), str(world), str(journal)]
+        super().__init__(args, port, tmp)
+        self.journal = journal
 
     def journal_entries(self) -> list[dict[str, Any]]:
         if not self.journal.exists():
@@ -96,7 +49,7 @@ async def bridge_process(
     synapse: SynapseServer,
     database_url: str,
     backlog: list[dict[str, str]],
-) -> AsyncIterator[BridgeProcess]:
+) -> AsyncIterator[LoopbackProcess]:
     config = setup.config(
         LoopbackConnector(), homeserver_url=synapse.url, database_url=database_url
     )
@@ -115,7 +68,7 @@ async def bridge_process(
             }
         )
     )
-    process = BridgeProcess(tmp_path, config_file, world, tmp_path / "journal.jsonl", setup.port)
+    process = LoopbackProcess(tmp_path, config_file, world, tmp_path / "journal.jsonl", setup.port)
     await process.start()
     try:
         yield process

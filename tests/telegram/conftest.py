@@ -8,7 +8,7 @@ import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
 
 import pytest
 
@@ -45,6 +45,21 @@ def telegram_overrides(server: TelegramTestServer, **extra: Any) -> dict[str, An
     return values
 
 
+class TelegramSide(Protocol):
+    """What the login helpers need: the bridge's bot and the Telegram server (a
+    ``TelegramHarness``, or a bridge running in a child process)."""
+
+    @property
+    def bot(self) -> str: ...
+
+    @property
+    def server(self) -> TelegramTestServer: ...
+
+    async def connected(self, user: User) -> bool:
+        """Whether the bridge's login of ``user`` is connected."""
+        ...
+
+
 @dataclass
 class TelegramHarness:
     """A running Telegram bridge, the Telegram server it talks to, and how to restart it."""
@@ -62,6 +77,10 @@ class TelegramHarness:
 
     def ghost(self, user: User) -> str:
         return self.bridge.ghost_mxid(str(user.id))  # type: ignore[arg-type]
+
+    async def connected(self, user: User) -> bool:
+        login = self.bridge.logins.get(str(user.id))  # type: ignore[call-overload]
+        return login is not None and login.state.value == "CONNECTED"
 
     @asynccontextmanager
     async def restarted(self) -> AsyncIterator[Bridge]:
@@ -126,7 +145,7 @@ async def wait_notice(
 
 
 async def say(
-    client: MatrixTestClient, room_id: str, harness: TelegramHarness, text: str, expect: str
+    client: MatrixTestClient, room_id: str, harness: TelegramSide, text: str, expect: str
 ) -> Any:
     """Send ``text`` to the bot and wait for its *new* notice containing ``expect``."""
     seen = {str(e.get("event_id")) for e in client.timeline(room_id)}
@@ -134,7 +153,7 @@ async def say(
     return await wait_notice(client, room_id, harness.bot, expect, not_in=seen)
 
 
-async def open_management_room(client: MatrixTestClient, harness: TelegramHarness) -> str:
+async def open_management_room(client: MatrixTestClient, harness: TelegramSide) -> str:
     """A DM with the bot, as Element makes it; returns once the bot said hello."""
     room_id = await client.create_room(invite=[harness.bot], is_direct=True)
     await wait_notice(client, room_id, harness.bot, "management room")
@@ -143,7 +162,7 @@ async def open_management_room(client: MatrixTestClient, harness: TelegramHarnes
 
 async def phone_login(
     client: MatrixTestClient,
-    harness: TelegramHarness,
+    harness: TelegramSide,
     user: User,
     *,
     password: str | None = None,
@@ -161,13 +180,8 @@ async def phone_login(
         await say(client, room_id, harness, password, "Successfully logged in")
     else:
         await say(client, room_id, harness, code, "Successfully logged in")
-    await eventually(lambda: _connected(harness, user))
+    await eventually(lambda: harness.connected(user))
     return room_id
-
-
-async def _connected(harness: TelegramHarness, user: User) -> bool:
-    login = harness.bridge.logins.get(str(user.id))  # type: ignore[call-overload]
-    return login is not None and login.state.value == "CONNECTED"
 
 
 async def eventually(check: Callable[[], Awaitable[bool]], timeout: float = 20.0) -> None:
@@ -180,7 +194,7 @@ async def eventually(check: Callable[[], Awaitable[bool]], timeout: float = 20.0
 
 
 async def portal_from_message(
-    client: MatrixTestClient, harness: TelegramHarness, text: str
+    client: MatrixTestClient, harness: TelegramSide, text: str
 ) -> tuple[str, dict[str, Any]]:
     """Accept the invite a remote message caused, and return the room and the message."""
     room_id = await client.wait_for_invite(timeout=30)
