@@ -8,6 +8,7 @@ are not allowed they fall back to the bot with the relay format.
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import re
 from collections.abc import AsyncIterator
@@ -109,9 +110,19 @@ async def _send_as_bot(
                 files=files if last else None,  # type: ignore[arg-type]
                 reference=reference if index == 0 else None,  # type: ignore[arg-type]
                 allowed_mentions=_mentions(msg),
+                nonce=nonce_for(msg.event_id, index),
             )
         )
     return _response(sent, _thread_meta(thread))
+
+
+def nonce_for(event_id: str, part: int) -> str:
+    """The nonce of part ``part`` of the Discord message sent for a Matrix event: the
+    same on every attempt. discord.py sends it with ``enforce_nonce``, so when the
+    homeserver offers an event again after a crash, Discord answers with the message
+    it already has instead of posting a second one. (At most 25 characters.)"""
+    digest = hashlib.sha256(event_id.encode()).hexdigest()[:22]
+    return f"{digest}{part:03}"
 
 
 def _channel_of(record: MessageRecord, channel_id: int) -> int:

@@ -7,6 +7,8 @@ from typing import Any
 
 import pytest
 
+from bridgekit.network import MatrixMessage
+
 from .conftest import DiscordHarness, logged_in, portal_room, wait_until
 
 
@@ -73,3 +75,32 @@ async def test_messages_missed_while_the_bridge_was_down_are_backfilled_once(
         e["content"].get("body") for e in alice.timeline(room_id) if e["type"] == "m.room.message"
     ]
     assert bodies == ["before downtime", "missed one", "missed two", "live again"]
+
+
+async def test_a_matrix_message_offered_again_after_a_crash_is_not_doubled(
+    discord: DiscordHarness, matrix_user: Any
+) -> None:
+    server, world = discord.server, discord.world
+    alice = await matrix_user("alice")
+    await logged_in(alice, discord)
+    room_id = await portal_room(alice, discord, world.dalia, "hello")
+    event_id = await alice.send_text(room_id, "only once")
+    await wait_until(lambda: server.find_messages(world.general, content="only once"))
+    record = await discord.bridge.messages_db.by_mxid(event_id)
+    assert record is not None
+    # After a crash between Discord taking the message and the bridge noting it, the
+    # homeserver offers the event again and the core hands it to the network again.
+    portal = await discord.bridge.portal_of_room(room_id)
+    assert portal is not None
+    login = next(iter(discord.bridge.logins.values()))
+    again = MatrixMessage(
+        portal=portal,
+        event_id=event_id,
+        sender_mxid=alice.user_id,
+        login_id=login.id,
+        msgtype="m.text",
+        body="only once",
+    )
+    response = await login.client.handle_matrix_message(again)
+    assert response.id == record.id  # Discord answered with the message it had
+    assert len(server.find_messages(world.general, content="only once")) == 1
