@@ -150,6 +150,17 @@ async def _message(portal: Portal, event: RemoteMessage, source: UserLogin) -> N
         converted = await event.convert(PortalUploader(portal, intent))
     except MediaTooLarge as e:
         converted = ConvertedMessage.text(str(e), msgtype="m.notice")
+    except Exception as e:
+        if temporarily_unavailable(e):
+            raise  # retried: the homeserver or database will be back
+        # A message the network's converter cannot handle still shows up, as a notice
+        # in its place, rather than vanishing with only a log line.
+        log.exception("Could not convert %s", event.describe())
+        converted = ConvertedMessage.text(
+            f"A message here could not be bridged ({type(e).__name__}); "
+            f"open {bridge.connector.name.display_name} to see it.",
+            msgtype="m.notice",
+        )
     reply_to = await _first_part(portal, converted.reply_to)
     thread_root = await _first_part(portal, converted.thread_root)
     timestamp = event.timestamp_ms or bridge.now_ms()

@@ -32,6 +32,7 @@ from bridgekit.network import (
     RoomType,
     UserInfo,
 )
+from bridgekit.network.animation import STICKER_SIZE, AnimationError, lottie_to_webp
 
 from .formatting import Mention, render
 from .formatting.discord_to_html import CUSTOM_EMOJI
@@ -265,18 +266,28 @@ async def _attachment_part(att: discord.Attachment, uploader: MediaUploader) -> 
 
 
 async def _sticker_part(
-    sticker: discord.StickerItem, uploader: MediaUploader
+    client: DiscordClient, sticker: discord.StickerItem, uploader: MediaUploader
 ) -> tuple[str, dict[str, Any]]:
-    if sticker.format == discord.StickerFormatType.lottie:
-        return "m.room.message", {"msgtype": "m.notice", "body": f"[sticker: {sticker.name}]"}
+    """A sticker as an ``m.sticker`` image; Lottie stickers are rendered to an
+    animated WebP. A sticker that cannot be fetched or rendered becomes a notice."""
+    lottie = sticker.format == discord.StickerFormatType.lottie
     mimetype = "image/gif" if sticker.format == discord.StickerFormatType.gif else "image/png"
+    info: dict[str, Any] = {}
     try:
-        data = await sticker.read()
+        if lottie:
+            # discord.py reads only image stickers; the Lottie JSON is on the CDN too.
+            http = client.require_discord().http
+            data = await lottie_to_webp(await http.get_from_cdn(sticker.url), STICKER_SIZE)
+            mimetype = "image/webp"
+            info = {"w": STICKER_SIZE, "h": STICKER_SIZE}
+        else:
+            data = await sticker.read()
         ref = await uploader.upload(data, mimetype, f"{sticker.name}.{mimetype[6:]}")
-    except (discord.HTTPException, MediaTooLarge) as e:
-        log.debug("Sticker %s not fetched: %s", sticker.id, e)
+    except (discord.HTTPException, MediaTooLarge, AnimationError) as e:
+        log.debug("Sticker %s not bridged: %s", sticker.id, e)
         return "m.room.message", {"msgtype": "m.notice", "body": f"[sticker: {sticker.name}]"}
-    return "m.sticker", {"body": sticker.name, "info": {"mimetype": mimetype}, **ref}
+    info.update({"mimetype": mimetype, "size": len(data)})
+    return "m.sticker", {"body": sticker.name, "info": info, **ref}
 
 
 def reply_target(message: discord.Message) -> MessageID | None:
@@ -303,7 +314,7 @@ def message_converter(client: DiscordClient, message: discord.Message) -> Conver
         for att in message.attachments:
             parts.append(ConvertedPart(await _attachment_part(att, uploader)))
         for sticker in message.stickers:
-            event_type, content = await _sticker_part(sticker, uploader)
+            event_type, content = await _sticker_part(client, sticker, uploader)
             parts.append(ConvertedPart(content, event_type=event_type))
         if not parts:
             parts.append(ConvertedPart({"msgtype": "m.notice", "body": "(empty message)"}))

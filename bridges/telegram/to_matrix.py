@@ -26,6 +26,7 @@ from bridgekit.network import (
     MediaUploader,
     MessageID,
 )
+from bridgekit.network.animation import STICKER_SIZE, AnimationError, tgs_to_webp
 
 from . import waveform
 from .config import TelegramSettings
@@ -153,9 +154,19 @@ async def _media_part(
     if message.photo is not None:
         mimetype = _sniff_image(data) or mimetype
         name = _default_name(message, mimetype)
+    width, height = file.width, file.height
+    animated_sticker = message.sticker is not None and mimetype == "application/x-tgsticker"
+    if animated_sticker:
+        try:
+            data = await tgs_to_webp(data, STICKER_SIZE)
+            mimetype, name = "image/webp", "sticker.webp"
+            width = height = STICKER_SIZE
+        except AnimationError as e:
+            log.warning("Animated sticker of message %s not converted: %s", message.id, e)
+            animated_sticker = False  # sent as the .tgs file it is
     info: dict[str, Any] = {"mimetype": mimetype, "size": len(data)}
-    if file.width and file.height:
-        info["w"], info["h"] = file.width, file.height
+    if width and height:
+        info["w"], info["h"] = width, height
     if file.duration:
         info["duration"] = int(file.duration * 1000)
     content: dict[str, Any] = {"body": caption or name, "filename": name, "info": info}
@@ -163,7 +174,7 @@ async def _media_part(
         content["format"] = "org.matrix.custom.html"
         content["formatted_body"] = caption_html
     content.update(await up.upload(data, mimetype, name))
-    if message.sticker is not None:
+    if message.sticker is not None and (animated_sticker or mimetype.startswith("image/")):
         content["body"] = file.emoji or name
         return ConvertedPart(content, event_type="m.sticker")
     content["msgtype"] = _msgtype(message, mimetype)
@@ -171,9 +182,10 @@ async def _media_part(
         content["msgtype"] = "m.audio"
         content["org.matrix.msc3245.voice"] = {}
         content["org.matrix.msc1767.audio"] = _voice(message, info)
-    elif message.gif is not None:
-        # Telegram's GIFs are silent looping videos; these flags ask clients that know
-        # them to play it like a GIF.
+    elif content["msgtype"] == "m.video" and (message.gif or message.sticker) is not None:
+        # Telegram's GIFs are silent looping videos, and so are video stickers (m.sticker
+        # is for images only); these flags ask clients that know them to play it like a
+        # GIF.
         info.update({"fi.mau.autoplay": True, "fi.mau.loop": True, "fi.mau.no_audio": True})
         info["fi.mau.hide_controls"] = True
         content["fi.mau.gif"] = True

@@ -10,7 +10,9 @@ from aiohttp import web
 from bridgekit.network import (
     Avatar,
     ChatInfo,
+    ConvertedMessage,
     EventSender,
+    MediaUploader,
     MessageID,
     PortalID,
     PortalKey,
@@ -276,3 +278,41 @@ async def test_every_other_remote_event_type_reaches_matrix(
         ),
     )
     assert await loopback.bridge.find_portal_room(key) is None
+
+
+async def test_a_message_the_network_cannot_convert_leaves_a_notice(
+    loopback: Harness, matrix_user: Any
+) -> None:
+    alice = await matrix_user("alice")
+    await log_in(alice, loopback, "alice")
+    world = loopback.world
+    world.add_account("bob", "x")
+    world.add_chat("g1", "Group", ["alice", "bob"])
+    await world.send_message("g1", "bob", "first")
+    room_id = await alice.wait_for_invite()
+    await alice.join(room_id)
+
+    async def broken(uploader: MediaUploader) -> ConvertedMessage:
+        raise ValueError("the network sent something its plugin cannot read")
+
+    login = loopback.bridge.logins["loopback-alice"]  # type: ignore[index]
+    event = RemoteMessage(
+        portal=PortalKey(PortalID("g1")),
+        sender=EventSender(RemoteUserID("bob")),
+        id=MessageID("odd1"),
+        convert=broken,
+    )
+    await login.queue_remote_event(event)
+    notice = await alice.wait_for_event(
+        room_id, lambda e: "could not be bridged" in e["content"].get("body", "")
+    )
+    assert notice["sender"] == loopback.ghost("bob")
+    body = notice["content"]["body"]
+    assert notice["content"]["msgtype"] == "m.notice"
+    assert "could not be bridged (ValueError)" in body and "open Loopback" in body
+    # It took the message's place: offered again, it is not bridged a second time.
+    await login.queue_remote_event(event)
+    await world.send_message("g1", "bob", "next")
+    await alice.wait_for_message(room_id, body="next")
+    notices = [e for e in alice.timeline(room_id) if "could not be bridged" in str(e["content"])]
+    assert len(notices) == 1

@@ -3,10 +3,15 @@ reactions, typing, attachments and channel changes."""
 
 from __future__ import annotations
 
+import io
+import json
 from typing import Any
 
+from PIL import Image
+
 from bridgekit.testing.matrix_client import MatrixRequestError
-from tests.servers.discord import Upload
+from tests.lottie import is_red, moving_square
+from tests.servers.discord import StickerFormat, Upload
 
 from .conftest import PNG, DiscordHarness, logged_in, portal_room, wait_notice
 
@@ -246,3 +251,36 @@ async def test_pins_made_on_matrix_reach_discord(discord: DiscordHarness, matrix
     await wait_until_async(lambda: pinned_on_discord(True))
     await alice.send_state(room_id, "m.room.pinned_events", {"pinned": []})
     await wait_until_async(lambda: pinned_on_discord(False))
+
+
+async def test_stickers_arrive_as_images_and_lottie_ones_play(
+    discord: DiscordHarness, matrix_user: Any
+) -> None:
+    server, world = discord.server, discord.world
+    alice = await matrix_user("alice")
+    await logged_in(alice, discord)
+    room_id = await portal_room(alice, discord, world.dalia, "stickers coming")
+    ghost = discord.ghost(world.dalia)
+
+    wave = server.create_sticker("wave", PNG, guild=world.guild)
+    server.send_message(world.dalia, world.general, sticker=wave)
+    still = await alice.wait_for_event(
+        room_id, lambda e: e["type"] == "m.sticker" and e["sender"] == ghost, timeout=30
+    )
+    assert still["content"]["body"] == "wave"
+    assert await alice.download(still["content"]["url"]) == PNG
+
+    moving = json.dumps(moving_square()).encode()
+    party = server.create_sticker("party", moving, format_type=StickerFormat.LOTTIE)
+    server.send_message(world.dalia, world.general, sticker=party)
+    played = await alice.wait_for_event(
+        room_id, lambda e: e["type"] == "m.sticker" and e["content"]["body"] == "party", timeout=30
+    )
+    assert played["content"]["info"]["mimetype"] == "image/webp"
+    image = Image.open(io.BytesIO(await alice.download(played["content"]["url"])))
+    assert image.n_frames > 10
+    assert is_red(image.convert("RGBA").getpixel((64, 128)))
+
+    broken = server.create_sticker("broken", b"{not json", format_type=StickerFormat.LOTTIE)
+    server.send_message(world.dalia, world.general, sticker=broken)
+    await wait_notice(alice, room_id, ghost, "[sticker: broken]")

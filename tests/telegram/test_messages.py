@@ -3,15 +3,18 @@ media, typing and read receipts, between the local Telegram server and Synapse."
 
 from __future__ import annotations
 
+import io
 import struct
 import zlib
 from typing import Any
 
+from PIL import Image
 from telethon import utils
 from telethon.tl import functions, types
 
 from bridgekit.testing.matrix_client import MatrixTestClient
 from bridges.telegram import waveform
+from tests.lottie import is_red, tgs
 from tests.servers.telegram import Post, User
 
 from .conftest import TelegramHarness, eventually, phone_login, portal_from_message
@@ -440,3 +443,59 @@ async def test_voice_notes_keep_their_waveform_both_ways_and_gifs_loop(
     # (5 levels take 4 bytes, which hold a sixth, empty one.)
     assert waveform.unpack(sent.waveform) == [0, 31, 16, 31, 0, 0]
     assert server.world.files[post.media.document.id].data == b"OggS-reply"
+
+
+def _sticker(emoji: str) -> list[Any]:
+    return [
+        types.DocumentAttributeSticker(alt=emoji, stickerset=types.InputStickerSetEmpty()),
+        types.DocumentAttributeImageSize(512, 512),
+    ]
+
+
+async def test_stickers_static_animated_and_video_play_on_matrix(
+    telegram: TelegramHarness, matrix_user: Any
+) -> None:
+    server = telegram.server
+    alice = server.create_user("+15550161", "Alice")
+    bob = server.create_user("+15550162", "Bob")
+    matrix = await matrix_user("alice")
+    await phone_login(matrix, telegram, alice)
+    server.send_message(bob, alice, "stickers coming")
+    dm, _ = await portal_from_message(matrix, telegram, "stickers coming")
+
+    def send(data: bytes, mime: str, name: str, attributes: list[Any]) -> None:
+        document = server.upload_document(data, mime, file_name=name, attributes=attributes)
+        server.send_message(bob, alice, "", media=document)
+
+    # An animated (.tgs) sticker becomes an animated WebP that clients play.
+    send(tgs(), "application/x-tgsticker", "AnimatedSticker.tgs", _sticker("🎉"))
+    animated = await matrix.wait_for_event(dm, lambda e: e["type"] == "m.sticker", timeout=30)
+    assert animated["content"]["body"] == "🎉"
+    assert animated["content"]["info"]["mimetype"] == "image/webp"
+    image = Image.open(io.BytesIO(await matrix.download(animated["content"]["url"])))
+    assert image.format == "WEBP" and image.n_frames > 10
+    first = image.convert("RGBA")
+    image.seek(image.n_frames - 1)
+    last = image.convert("RGBA")
+    # The square starts on the left and ends on the right (lossy WebP: about red).
+    assert is_red(first.getpixel((64, 128))) and not is_red(first.getpixel((192, 128)))
+    assert is_red(last.getpixel((192, 128))) and not is_red(last.getpixel((64, 128)))
+
+    # A static sticker is an m.sticker as it is; a video sticker plays like a GIF.
+    static = png(8, 8)
+    send(static, "image/webp", "sticker.webp", _sticker("👍"))
+    plain = await matrix.wait_for_event(
+        dm, lambda e: e["type"] == "m.sticker" and e["content"]["body"] == "👍", timeout=30
+    )
+    assert await matrix.download(plain["content"]["url"]) == static
+    video = [*_sticker("🎬"), types.DocumentAttributeVideo(3, 512, 512)]
+    send(b"\x1aE\xdf\xa3webm", "video/webm", "sticker.webm", video)
+    looping = await matrix.wait_for_event(dm, lambda e: e["content"].get("fi.mau.gif"), timeout=30)
+    assert looping["type"] == "m.room.message" and looping["content"]["msgtype"] == "m.video"
+
+    # A broken .tgs arrives as the file it is, not as a broken image.
+    send(b"not gzip", "application/x-tgsticker", "Broken.tgs", _sticker("💥"))
+    broken = await matrix.wait_for_event(
+        dm, lambda e: e["content"].get("msgtype") == "m.file", timeout=30
+    )
+    assert await matrix.download(broken["content"]["url"]) == b"not gzip"
