@@ -239,11 +239,13 @@ class MatrixTyping(MatrixEvent):
 @dataclass(slots=True, kw_only=True)
 class MatrixRoomMeta(MatrixEvent):
     """The room's name, topic or avatar changed; exactly one of the fields is set
-    (the empty string clears). ``avatar`` is an ``mxc://`` URI."""
+    (the empty string clears). ``avatar`` is an ``mxc://`` URI, and ``avatar_media``
+    the picture itself (to ``open`` or ``download``) when one was set."""
 
     name: str | None = None
     topic: str | None = None
     avatar: str | None = None
+    avatar_media: MatrixMedia | None = None
 
 
 @dataclass(slots=True, kw_only=True)

@@ -87,6 +87,8 @@ async def handle_matrix_event(portal: Portal, event: Event) -> None:
                     login_id=login.id,
                 )
                 setattr(change, field, str(value))
+                if field == "avatar" and value:
+                    change.avatar_media = _avatar_media(portal, content)
                 await client.handle_matrix_room_meta(change)
     except BridgeError as e:
         await _notice(portal, f"Not bridged: {e}")
@@ -258,25 +260,38 @@ def _media(portal: Portal, content: dict[str, Any], msgtype: str) -> MatrixMedia
     url = content.get("url") or (content.get("file") or {}).get("url")
     if not isinstance(url, str):
         return None
-    info = content.get("info") or {}
-    size = info.get("size") if isinstance(info.get("size"), int) else None
     filename = content.get("filename") or content.get("body") or "file"
+    return _media_at(portal, url, str(filename), content.get("info"), content.get("file"))
+
+
+def _avatar_media(portal: Portal, content: dict[str, Any]) -> MatrixMedia | None:
+    url = content.get("url")
+    if not isinstance(url, str):
+        return None
+    return _media_at(portal, url, "avatar", content.get("info"), None)
+
+
+def _media_at(
+    portal: Portal, url: str, filename: str, info: Any, encrypted: dict[str, Any] | None
+) -> MatrixMedia:
+    info = info if isinstance(info, dict) else {}
+    size = info.get("size") if isinstance(info.get("size"), int) else None
     bridge = portal.bridge
 
     async def fetch(out: BinaryIO) -> int:
         limit = bridge.max_media_size
         if size is not None and size > limit:
             raise MediaTooLarge(size, limit, filename)
-        return await bridge.fetch_media(url, content.get("file"), limit, filename, out)
+        return await bridge.fetch_media(url, encrypted, limit, filename, out)
 
     return MatrixMedia(
         mimetype=str(info.get("mimetype") or "application/octet-stream"),
-        filename=str(filename),
+        filename=filename,
         size=size,
         url=url,
         fetch=fetch,
         # An encrypted file's link would only give its ciphertext.
-        public_url=None if content.get("file") else bridge.public_media_url(url, str(filename)),
+        public_url=None if encrypted else bridge.public_media_url(url, filename),
     )
 
 

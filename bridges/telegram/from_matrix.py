@@ -20,6 +20,7 @@ from bridgekit.network import (
     BridgeError,
     EmojiID,
     MatrixEdit,
+    MatrixMedia,
     MatrixMessage,
     MatrixMessageRemove,
     MatrixMessageResponse,
@@ -289,15 +290,17 @@ class MatrixToTelegram:
             log.debug("Read receipt not sent to %s: %s", chat.portal_id(), e)
 
     async def room_meta(self, change: MatrixRoomMeta) -> None:
-        """Rename a group, channel or forum topic, or change a group's description.
-        Telegram decides who may (``CHAT_ADMIN_REQUIRED`` is explained to the user)."""
+        """Rename a group, channel or forum topic, or change a group's description or
+        photo. Telegram decides who may (``CHAT_ADMIN_REQUIRED`` is explained to the
+        user)."""
         chat = self._chat(change.portal)
         if chat.kind == "user":
             raise BridgeError("Private Telegram chats have no name or description to change.")
-        if change.avatar is not None:
-            raise BridgeError("Changing a Telegram chat's photo from Matrix is not supported.")
         client = await self.owner.connected_client()
         peer = await self._peer(chat)
+        if change.avatar is not None:
+            await self._photo(chat, peer, change.avatar_media)
+            return
         request: Any
         if change.name is not None:
             if not change.name.strip():
@@ -324,6 +327,30 @@ class MatrixToTelegram:
                 pass  # already so on Telegram (often: the change came from there)
 
         await self._call("changing the chat's details", chat, call)
+
+    async def _photo(self, chat: ChatRef, peer: Any, picture: MatrixMedia | None) -> None:
+        """Set (or, without ``picture``, remove) a group's or channel's photo."""
+        if chat.topic is not None:
+            raise BridgeError("Telegram forum topics have no photo of their own.")
+        if picture is not None and not picture.mimetype.startswith("image/"):
+            raise BridgeError("A Telegram chat photo must be an image.")
+        client = await self.owner.connected_client()
+
+        async def call() -> None:
+            photo: Any = types.InputChatPhotoEmpty()
+            if picture is not None:
+                extension = picture.mimetype.removeprefix("image/").split("+")[0] or "jpg"
+                async with picture.open() as file:
+                    uploaded = await client.upload_file(
+                        str(file.path), file_size=file.size, file_name=f"photo.{extension}"
+                    )
+                photo = types.InputChatUploadedPhoto(file=uploaded)
+            if chat.kind == "chat":
+                await client(functions.messages.EditChatPhotoRequest(chat.id, photo))
+            else:
+                await client(functions.channels.EditPhotoRequest(peer, photo))
+
+        await self._call("changing the chat photo", chat, call)
 
     async def _peer(self, chat: ChatRef) -> Any:
         client = await self.owner.connected_client()

@@ -7,6 +7,7 @@ from __future__ import annotations
 from typing import Any
 
 from .conftest import TelegramHarness, eventually, phone_login, portal_from_message, wait_notice
+from .test_messages import png
 
 
 async def test_matrix_room_name_and_topic_change_the_telegram_chat(
@@ -35,6 +36,23 @@ async def test_matrix_room_name_and_topic_change_the_telegram_chat(
         return group.title == "Reading club" and group.about == "Novels only"
 
     await eventually(group_changed)
+    # And its picture: a new room avatar becomes the group's photo; removing it, none.
+    picture = png(6, 6)
+    mxc = await matrix.upload(picture, "image/png", "club.png")
+    await matrix.send_state(
+        group_room, "m.room.avatar", {"url": mxc, "info": {"mimetype": "image/png"}}
+    )
+
+    async def photo_set() -> bool:
+        return group.photo is not None and group.photo.data == picture
+
+    await eventually(photo_set)
+    await matrix.send_state(group_room, "m.room.avatar", {})
+
+    async def photo_removed() -> bool:
+        return group.photo is None
+
+    await eventually(photo_removed)
     # The rename's service message comes back from Telegram without undoing anything.
     server.send_message(bob, group, "after the rename")
     await matrix.wait_for_message(group_room, body="after the rename")

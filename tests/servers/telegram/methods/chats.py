@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import mimetypes
 from typing import Any
 
 from telethon.tl import functions, types
 
 from .. import render
+from ..media import store_photo
 from ..rpc import RpcContext, RpcError, bad_request, method
-from ..world import BasicGroup, Channel, Invite, User
+from ..world import BasicGroup, Channel, Invite, StoredFile, User
 
 
 def _group(ctx: RpcContext, chat_id: int) -> BasicGroup:
@@ -112,6 +114,24 @@ async def delete_chat_user(ctx: RpcContext, request: Any) -> Any:
 async def edit_chat_title(ctx: RpcContext, request: Any) -> Any:
     group = _group(ctx, request.chat_id)
     return ctx.server.chat_actions.edit_title(group, request.title, ctx.user, origin=ctx)
+
+
+def _chat_photo(ctx: RpcContext, photo: Any) -> StoredFile | None:
+    """The stored photo of an ``InputChatPhoto``: a new upload, or none (removal)."""
+    if isinstance(photo, types.InputChatPhotoEmpty):
+        return None
+    if isinstance(photo, types.InputChatUploadedPhoto) and photo.file is not None:
+        data = ctx.server.uploads.assemble(ctx.user, photo.file)
+        mime = mimetypes.guess_type(photo.file.name)[0] or "image/jpeg"
+        return store_photo(ctx.world, data, mime, ctx.connection.dc_id)
+    raise bad_request("PHOTO_INVALID")
+
+
+@method(functions.messages.EditChatPhotoRequest)
+async def edit_chat_photo(ctx: RpcContext, request: Any) -> Any:
+    group = _group(ctx, request.chat_id)
+    photo = _chat_photo(ctx, request.photo)
+    return ctx.server.chat_actions.edit_photo(group, photo, ctx.user, origin=ctx)
 
 
 @method(functions.messages.EditChatAboutRequest)
@@ -273,6 +293,15 @@ async def edit_channel_title(ctx: RpcContext, request: Any) -> Any:
     if not channel.members.get(ctx.user.id) or not channel.members[ctx.user.id].admin:
         raise RpcError(403, "CHAT_ADMIN_REQUIRED")
     return ctx.server.chat_actions.edit_title(channel, request.title, ctx.user, origin=ctx)
+
+
+@method(functions.channels.EditPhotoRequest)
+async def edit_channel_photo(ctx: RpcContext, request: Any) -> Any:
+    channel = _member_channel(ctx, request.channel)
+    if not channel.members.get(ctx.user.id) or not channel.members[ctx.user.id].admin:
+        raise RpcError(403, "CHAT_ADMIN_REQUIRED")
+    photo = _chat_photo(ctx, request.photo)
+    return ctx.server.chat_actions.edit_photo(channel, photo, ctx.user, origin=ctx)
 
 
 @method(functions.channels.DeleteMessagesRequest)
