@@ -18,6 +18,7 @@ from mautrix.types import EventType, PowerLevelStateEventContent, RoomID, StateE
 
 from ..network.capabilities import (
     ChatListing,
+    ChatResolving,
     ContactListing,
     IdentifierResolving,
     ResolvedIdentifier,
@@ -252,8 +253,13 @@ async def _is_encrypted(bridge: Bridge, room_id: RoomID) -> bool:
 
 
 async def _chat_key(login: UserLogin, chat_id: str) -> tuple[PortalKey, ChatInfo]:
-    """The portal key and info of a chat named by its ID. Raises ``BridgeError``."""
+    """The portal key and info of a chat named by its ID (or, where the network can
+    resolve them, a link, name or title). Raises ``BridgeError``."""
     client = login.client
+    if isinstance(client, ChatResolving):
+        resolved = await client.resolve_chat(chat_id)
+        if resolved is not None:
+            return resolved, await client.get_chat_info(resolved)
     if isinstance(client, ChatListing):
         # The network's own keys are exact (a DM's receiver, an IRC bouncer channel).
         key = next((k for k in await client.list_chats() if k.id == chat_id), None)
@@ -359,30 +365,29 @@ async def bridge_command(evt: CommandEvent) -> None:
     if evt.is_management:
         await evt.reply(
             "This is your management room. Invite me to the room you want to bridge, "
-            f"then send `{prefix} bridge <chat ID>` there."
+            f"then send `{prefix} bridge <chat>` there."
         )
         return
     login, args = _pick_login(evt, None, takes_argument=True)
     if login is None:
         await evt.reply("You need a login to bridge a chat: send `login` in your management room.")
         return
-    if len(args) != 1:
-        await evt.reply(f"Usage: `{prefix} bridge <chat ID>` in the room that should become it.")
+    if not args:
+        await evt.reply(f"Usage: `{prefix} bridge <chat>` in the room that should become it.")
         return
+    chat = " ".join(args)
 
     async def in_queue(portal: Portal, job: Callable[[], Awaitable[str | None]]) -> str | None:
         return await evt.in_portal_queue(portal, "bridge", job)
 
     try:
         portal = await bridge_room(
-            bridge, evt.user.mxid, login, evt.room_id, args[0], in_queue=in_queue
+            bridge, evt.user.mxid, login, evt.room_id, chat, in_queue=in_queue
         )
     except RoomBridgingError as e:
         await evt.reply(str(e))
         return
-    await evt.reply(
-        f"This room is now bridged to {portal.record.name or args[0]} on {_network(evt)}."
-    )
+    await evt.reply(f"This room is now bridged to {portal.record.name or chat} on {_network(evt)}.")
 
 
 async def unbridge_command(evt: CommandEvent) -> None:
@@ -437,7 +442,7 @@ COMMANDS = [
     Command(
         "bridge",
         bridge_command,
-        "<chat ID>",
+        "<chat>",
         "bridge the room this is sent in to a remote chat",
         "Portals",
     ),

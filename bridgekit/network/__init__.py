@@ -10,6 +10,7 @@ Matrix events as ``Matrix*`` dataclasses. Optional features are small protocols 
 from .capabilities import (
     BackfillingNetwork,
     ChatListing,
+    ChatResolving,
     ContactListing,
     EditHandling,
     FetchResult,
@@ -105,6 +106,7 @@ __all__ = [
     "ChatListing",
     "ChatMember",
     "ChatMemberList",
+    "ChatResolving",
     "CommandContext",
     "ContactListing",
     "ConvertedMessage",

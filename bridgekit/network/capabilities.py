@@ -167,6 +167,19 @@ class IdentifierResolving(Protocol):
 
 
 @runtime_checkable
+class ChatResolving(Protocol):
+    """The network can find a chat from what a user would type to name it: a link, a
+    public name, a title. Used by the ``bridge`` command (and the provisioning API) to
+    bridge an existing Matrix room; without it, users name chats by their portal ID."""
+
+    async def resolve_chat(self, identifier: str) -> PortalKey | None:
+        """The portal key of the chat ``identifier`` names for this login, or ``None``
+        when it names none. Raise ``BridgeError`` with a message for the user when it
+        is ambiguous (say, two chats with that title) or the chat cannot be reached."""
+        ...
+
+
+@runtime_checkable
 class ContactListing(Protocol):
     """The network has a contact list."""
 

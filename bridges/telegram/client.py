@@ -22,6 +22,7 @@ from bridgekit.network import (
     BridgeStateEvent,
     ChatInfo,
     ChatListing,
+    ChatResolving,
     EditHandling,
     EmojiID,
     IdentifierResolving,
@@ -57,7 +58,7 @@ from .connection import BridgeTelegramClient, make_client
 from .flood import describe_wait
 from .from_matrix import MAX_TEXT, MatrixToTelegram
 from .ids import ChatRef, user_id
-from .lookup import find_user, search_users
+from .lookup import find_chat, find_user, search_users
 from .session import BridgeSession, load_session, save_session
 from .store import UpdateState
 from .updates import UpdateHandlers
@@ -85,6 +86,7 @@ class TelegramNetworkClient(
     RoomMetaHandling,
     PinHandling,
     ChatListing,
+    ChatResolving,
     IdentifierResolving,
     UserSearching,
 ):
@@ -363,6 +365,21 @@ class TelegramNetworkClient(
             chat = ChatRef.from_peer(dialog.dialog.peer)
             keys.append(self.connector.migrations.portal_key(chat, self.login.id))
         return keys
+
+    async def resolve_chat(self, identifier: str) -> PortalKey | None:
+        try:
+            ChatRef.from_portal_id(identifier)
+            return None  # a portal ID: the core's own lookup takes it
+        except ValueError:
+            pass
+        client = await self.connected_client()
+        peer = await find_chat(client, identifier, self.settings.sync_limit)
+        if peer is None:
+            return None
+        chat = ChatRef.from_peer(peer)
+        if chat.kind == "user":
+            raise BridgeError("That is a person: use `start-chat` for private chats.")
+        return self.connector.migrations.portal_key(chat, self.login.id)
 
     async def resolve_identifier(
         self, identifier: str, create_chat: bool

@@ -1,5 +1,5 @@
 """Finding Telegram users: by username or phone number (``start-chat``), or by name
-(``search``)."""
+(``search``); and chats, for ``bridge <chat>``."""
 
 from __future__ import annotations
 
@@ -43,6 +43,41 @@ async def find_user(client: Any, identifier: str) -> Any | None:
     if not isinstance(result.peer, types.PeerUser):
         return None  # a channel or group, not a person
     return next((u for u in result.users if u.id == result.peer.user_id), None)
+
+
+_BOT_API_ID = re.compile(r"^-(100)?([0-9]+)$")
+
+
+async def find_chat(client: Any, identifier: str, dialog_limit: int) -> Any | None:
+    """The peer of the chat an identifier names: a public ``@name`` or ``t.me`` link,
+    a Bot API style ID (``-100…`` for channels and supergroups, ``-…`` for basic
+    groups), or the exact title of one of the account's recent chats (any case).
+    ``None`` when none matches; ``BridgeError`` when several chats have that title."""
+    text = identifier.strip()
+    numeric = _BOT_API_ID.match(text)
+    if numeric:
+        number = int(numeric.group(2))
+        return types.PeerChannel(number) if numeric.group(1) else types.PeerChat(number)
+    if text.startswith("@") or _LINK.match(text):
+        username = _LINK.sub("", text).lstrip("@").split("/")[0].split("?")[0]
+        try:
+            result = await client(functions.contacts.ResolveUsernameRequest(username))
+        except _NOT_FOUND:
+            return None
+        except errors.RPCError as e:
+            raise BridgeError(f"Telegram could not look that up ({e.message}).") from e
+        return result.peer
+    wanted = text.casefold()
+    matches = [
+        dialog
+        async for dialog in client.iter_dialogs(limit=dialog_limit)
+        if (dialog.name or "").casefold() == wanted
+    ]
+    if len(matches) > 1:
+        raise BridgeError(
+            f"{len(matches)} of your chats are called “{text}”; name it by its link or ID."
+        )
+    return matches[0].dialog.peer if matches else None
 
 
 async def search_users(client: Any, query: str, limit: int = 20) -> list[Any]:

@@ -184,7 +184,7 @@ async def test_bridge_an_existing_room_then_unbridge_it(
     await wait_notice(alice, room, bot, "I need power level 100 in this room")
     await alice.set_user_power_level(room, bot, 100)
     await alice.send_text(room, f"{prefix} bridge")
-    await wait_notice(alice, room, bot, f"Usage: `{prefix} bridge <chat ID>`")
+    await wait_notice(alice, room, bot, f"Usage: `{prefix} bridge <chat>`")
     await alice.send_text(room, f"{prefix} bridge nosuch")
     await wait_notice(alice, room, bot, "Cannot bridge `nosuch`: Alice is not in a chat")
 
@@ -251,7 +251,7 @@ async def test_commands_need_a_capable_login_and_the_right_place(
     room = await log_in(alice, loopback, "alice")
     await alice.send_text(room, "help")
     after = await wait_notice(alice, room, loopback.bot, "start-chat <identifier>")
-    for command in ("search <query>", "list-contacts", "sync", "bridge <chat ID>"):
+    for command in ("search <query>", "list-contacts", "sync", "bridge <chat>"):
         assert command in after["content"]["body"]
     assert "delete-all-portals" not in after["content"]["body"]
     await alice.send_text(room, "bridge g1")
