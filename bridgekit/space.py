@@ -97,19 +97,41 @@ async def add_portal(login: UserLogin, portal: Portal) -> None:
     log.debug("Added %s to the space of login %s", portal.key, login.id)
 
 
-async def add_child(bridge: Bridge, space_room: RoomID, portal: Portal) -> None:
-    """Make the portal's room a child of a (parent portal's) space."""
+async def add_child(
+    bridge: Bridge, space_room: RoomID, portal: Portal, order: str | None = None
+) -> None:
+    """Make the portal's room a child of a (parent portal's) space, placed by
+    ``order`` among its siblings when given."""
     room_id = portal.mxid
     if room_id is None:
         return
     via: Any = {"via": [bridge.domain]}
+    child = {**via, "order": order} if order else via
     await bridge.bot_intent.send_state_event(
-        space_room, EventType.SPACE_CHILD, via, state_key=room_id
+        space_room, EventType.SPACE_CHILD, child, state_key=room_id
     )
     await bridge.bot_intent.send_state_event(
         room_id, EventType.SPACE_PARENT, via, state_key=space_room
     )
     log.debug("Added %s to the space %s", portal.key, space_room)
+
+
+async def set_order(bridge: Bridge, space_room: RoomID, portal: Portal, order: str) -> None:
+    """Move the portal's room within the space (when its ``order`` changed)."""
+    room_id = portal.mxid
+    if room_id is None:
+        return
+    try:
+        current = await bridge.bot_intent.get_state_event(
+            space_room, EventType.SPACE_CHILD, state_key=room_id
+        )
+    except MatrixRequestError:
+        return  # not a child of that space (any more)
+    if current.serialize().get("order") != order:
+        content = {**current.serialize(), "order": order}
+        await bridge.bot_intent.send_state_event(
+            space_room, EventType.SPACE_CHILD, content, state_key=room_id
+        )
 
 
 async def remove_portal(portal: Portal) -> None:

@@ -84,7 +84,10 @@ class ChatInfo:
     """A remote chat's metadata, used to create a portal room and keep it in sync.
 
     ``parent`` is a portal that groups this one (a Discord guild, a Telegram forum);
-    the core puts this portal's room into the parent's space.
+    the core puts this portal's room into the parent's space. ``order`` places it
+    among the parent's other rooms: clients sort a space's rooms by it as plain
+    strings (printable ASCII, at most 50 characters), for example a Discord channel's
+    category and position.
     """
 
     name: str | None = None
@@ -94,6 +97,7 @@ class ChatInfo:
     type: RoomType | None = None
     parent: PortalID | None = None
     metadata: dict[str, Any] | None = None
+    order: str | None = None
 
 
 @dataclass(slots=True)

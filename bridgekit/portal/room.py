@@ -50,6 +50,11 @@ async def ensure_room(portal: Portal, source: UserLogin, info: ChatInfo | None =
         return await _create_room(portal, source, info)
 
 
+#: Where a portal's place in its parent's space is kept (in the portal's metadata,
+#: beside the network's own fields).
+_ORDER = "bridgekit.space_order"
+
+
 def _take_info(portal: Portal, info: ChatInfo) -> None:
     """Copy what ``info`` says into the portal's record (``None`` fields unchanged)."""
     record = portal.record
@@ -59,6 +64,8 @@ def _take_info(portal: Portal, info: ChatInfo) -> None:
     record.parent_id = info.parent or record.parent_id
     if info.metadata:
         record.metadata.update(info.metadata)
+    if info.order is not None:
+        record.metadata[_ORDER] = info.order
 
 
 async def _create_room(portal: Portal, source: UserLogin, info: ChatInfo) -> RoomID:
@@ -130,7 +137,8 @@ async def _add_to_space(portal: Portal, login: UserLogin) -> None:
         if parent is None:
             await space.add_portal(login, portal)
         else:
-            await space.add_child(portal.bridge, parent, portal)
+            order = portal.record.metadata.get(_ORDER)
+            await space.add_child(portal.bridge, parent, portal, order)
     except Exception:
         log.exception("Could not add %s to the space of login %s", portal.key, login.id)
 
@@ -254,9 +262,21 @@ async def sync_info(portal: Portal, source: UserLogin, info: ChatInfo) -> None:
         await intent.send_state_event(room_id, EventType.ROOM_AVATAR, avatar_content)
     if info.metadata:
         record.metadata.update(info.metadata)
+    if info.order is not None and info.order != record.metadata.get(_ORDER):
+        record.metadata[_ORDER] = info.order
+        await _reorder(portal, source, info.order)
     await portal.save()
     if info.members is not None:
         await sync_members(portal, source, info.members)
+
+
+async def _reorder(portal: Portal, login: UserLogin, order: str) -> None:
+    try:
+        parent = await _parent_space(portal, login)
+        if parent is not None:
+            await space.set_order(portal.bridge, parent, portal, order)
+    except Exception:
+        log.exception("Could not reorder %s in its space", portal.key)
 
 
 async def sync_members(portal: Portal, source: UserLogin, members: ChatMemberList) -> None:

@@ -41,6 +41,7 @@ from bridgekit.network import (
 from . import guilds
 from .settings import GuildMode, gateway_intents
 from .to_matrix import (
+    channel_order,
     edit_converter,
     guild_info,
     message_converter,
@@ -334,15 +335,18 @@ class GatewayListener(discord.Client):
     ) -> None:
         if not self.bridges(after) or not isinstance(after, discord.TextChannel):
             return
-        if (getattr(before, "name", None), getattr(before, "topic", None)) == (
+        before_order = channel_order(before) if isinstance(before, discord.TextChannel) else None
+        if (getattr(before, "name", None), getattr(before, "topic", None), before_order) == (
             after.name,
             after.topic,
+            channel_order(after),
         ):
             return
         template = self.bridge.settings.channel_name_template
         info = ChatInfo(
             name=template.replace("{name}", after.name).replace("{guild}", after.guild.name),
             topic=after.topic or "",
+            order=channel_order(after),
         )
         await self.bridge.login.queue_remote_event(
             RemoteChatInfoChange(portal=portal_key(after.id), info=info)

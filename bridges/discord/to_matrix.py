@@ -115,7 +115,16 @@ def chat_info(client: DiscordClient, channel: discord.TextChannel) -> ChatInfo:
         type=RoomType.CHANNEL,
         parent=PortalID(str(guild.id)),
         metadata={"guild_id": str(guild.id)},
+        order=channel_order(channel),
     )
+
+
+def channel_order(channel: discord.TextChannel) -> str:
+    """The channel's place in its guild's space, as Discord lists it: channels without
+    a category first, then each category in turn, by position within."""
+    category = channel.category
+    rank = category.position + 1 if category is not None else 0
+    return f"{rank:04d}-{channel.position:05d}"
 
 
 def guild_info(guild: discord.Guild) -> ChatInfo:

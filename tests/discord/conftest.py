@@ -5,7 +5,7 @@ user logged in with the world's bot token."""
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Callable, Mapping
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from typing import Any
@@ -176,6 +176,16 @@ async def wait_until(condition: Callable[[], Any], timeout: float = 20.0) -> Any
             if result:
                 return result
             await asyncio.sleep(0.05)
+
+
+async def wait_until_async(condition: Callable[[], Awaitable[Any]], timeout: float = 20.0) -> Any:
+    """Like ``wait_until``, for a check that has to ask (the homeserver, say)."""
+    async with asyncio.timeout(timeout):
+        while True:
+            result = await condition()
+            if result:
+                return result
+            await asyncio.sleep(0.1)
 
 
 async def log_in(client: MatrixTestClient, harness: DiscordHarness, token: str) -> str:

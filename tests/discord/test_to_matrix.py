@@ -7,13 +7,21 @@ import io
 import json
 from typing import Any
 
+from mautrix.types import EventType
 from PIL import Image
 
 from bridgekit.testing.matrix_client import MatrixRequestError
 from tests.lottie import is_red, moving_square
 from tests.servers.discord import StickerFormat, Upload
 
-from .conftest import PNG, DiscordHarness, logged_in, portal_room, wait_notice
+from .conftest import (
+    PNG,
+    DiscordHarness,
+    logged_in,
+    portal_room,
+    wait_notice,
+    wait_until_async,
+)
 
 
 async def test_channel_message_creates_portal_with_ghost_and_formatting(
@@ -223,17 +231,6 @@ async def test_pins_on_discord_become_the_rooms_pinned_messages(
     await wait_until_async(lambda: pinned_is([two_event["event_id"]]))
 
 
-async def wait_until_async(check: Any, timeout: float = 20.0) -> None:
-    """Poll the coroutine function ``check`` until it returns true."""
-    import asyncio
-
-    for _ in range(int(timeout / 0.1)):
-        if await check():
-            return
-        await asyncio.sleep(0.1)
-    raise AssertionError("condition not met")
-
-
 async def test_pins_made_on_matrix_reach_discord(discord: DiscordHarness, matrix_user: Any) -> None:
     server, world = discord.server, discord.world
     alice = await matrix_user("alice")
@@ -284,3 +281,52 @@ async def test_stickers_arrive_as_images_and_lottie_ones_play(
     broken = server.create_sticker("broken", b"{not json", format_type=StickerFormat.LOTTIE)
     server.send_message(world.dalia, world.general, sticker=broken)
     await wait_notice(alice, room_id, ghost, "[sticker: broken]")
+
+
+async def test_the_guild_space_lists_channels_in_discord_order(
+    discord: DiscordHarness, matrix_user: Any
+) -> None:
+    server, world = discord.server, discord.world
+    projects = server.create_category(world.guild, "Projects", position=0)
+    server.create_text_channel(world.guild, "alpha", category=projects, position=0)
+    alice = await matrix_user("alice")
+    management = await logged_in(alice, discord)
+    await alice.send_text(management, f"guilds bridge {world.guild.id}")
+    await wait_notice(alice, management, discord.bot, "Bridging 3 channels of Test Guild")
+    general = await alice.wait_for_invite(lambda i: i.name == "#general", timeout=30)
+    intent = discord.bridge.bot_intent
+
+    async def guild_space() -> str | None:
+        parents = [
+            e.state_key for e in await intent.get_state(general) if e.type == EventType.SPACE_PARENT
+        ]
+        return parents[0] if parents else None
+
+    space = await wait_until_async(guild_space)
+
+    async def children() -> dict[str, str]:
+        """Each child room's name → its order in the space."""
+        found: dict[str, str] = {}
+        for event in await intent.get_state(space):
+            content = event.content.serialize()
+            if event.type == EventType.SPACE_CHILD and content.get("via"):
+                name = await intent.get_state_event(event.state_key, EventType.ROOM_NAME)
+                found[name["name"]] = content.get("order", "")
+        return found
+
+    async def all_three() -> dict[str, str]:
+        listed = await children()
+        return listed if len(listed) == 3 else {}
+
+    listed = await wait_until_async(all_three)
+    # Channels without a category first (#general, #random), then the category's.
+    assert sorted(listed, key=listed.__getitem__) == ["#general", "#random", "#alpha"]
+
+    # Moving #random into the category moves its room after #alpha.
+    server.update_channel(world.random, category=projects, position=1)
+
+    async def moved() -> dict[str, str]:
+        listed = await children()
+        return listed if listed.get("#random", "") > listed.get("#alpha", "~") else {}
+
+    await wait_until_async(moved)
