@@ -70,3 +70,17 @@ class ReactionStore:
 
     async def delete_by_mxid(self, mxid: str) -> None:
         await self.db.execute("DELETE FROM reaction WHERE mxid=$1", mxid)
+
+    async def image_of(self, emoji_id: EmojiID) -> str | None:
+        """The ``mxc://`` picture a custom emoji was already bridged with, if any."""
+        value = await self.db.fetchval(
+            "SELECT emoji FROM reaction WHERE emoji_id=$1 AND emoji LIKE 'mxc://%' LIMIT 1",
+            emoji_id,
+        )
+        return str(value) if value else None
+
+    async def emoji_of(self, key: str) -> EmojiID | None:
+        """The network's emoji ID of a reaction key (a custom emoji's picture) that was
+        bridged before, if any."""
+        value = await self.db.fetchval("SELECT emoji_id FROM reaction WHERE emoji=$1 LIMIT 1", key)
+        return EmojiID(value) if value else None

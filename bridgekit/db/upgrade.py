@@ -119,3 +119,13 @@ async def upgrade_v1(conn: Connection, scheme: Scheme) -> None:
 
 
 upgrade_table.register(upgrade_v1, description="Core tables")
+
+
+async def upgrade_v2(conn: Connection, scheme: Scheme) -> None:
+    # Custom emoji reactions: their picture's mxc:// is the reaction key (emoji), found
+    # again from the network's emoji ID and back.
+    await conn.execute("CREATE INDEX reaction_emoji_idx ON reaction (emoji)")
+    await conn.execute("CREATE INDEX reaction_emoji_id_idx ON reaction (emoji_id)")
+
+
+upgrade_table.register(upgrade_v2, description="Indexes for custom emoji reactions")

@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 
 from .content import ConvertedMessage, MediaUploader
 from .ids import EmojiID, MessageID, PortalKey, RemoteUserID
-from .info import ChatInfo, UserInfo
+from .info import Avatar, ChatInfo, UserInfo
 
 Converter = Callable[[MediaUploader], Awaitable[ConvertedMessage]]
 """Produces Matrix content for a remote message; called once, when the core sends it."""
@@ -104,11 +104,17 @@ class RemoteEdit(RemoteEvent):
 @dataclass(slots=True, kw_only=True)
 class RemoteReaction(RemoteEvent):
     """A reaction added. ``emoji`` is what Matrix shows (a unicode emoji or a
-    shortcode); ``emoji_id`` identifies it for later removal (defaults to ``emoji``)."""
+    shortcode); ``emoji_id`` identifies it for later removal (defaults to ``emoji``).
+
+    A custom emoji also gives its ``image`` (whose ``id`` is the emoji's): the core
+    uploads it once and reacts with the picture (the key is its ``mxc://``), with
+    ``emoji`` as the shortcode for clients that show text. A Matrix user who reacts
+    with that picture later arrives as a ``MatrixReaction`` with this ``emoji_id``."""
 
     target: MessageID
     emoji: str
     emoji_id: EmojiID | None = None
+    image: Avatar | None = None
 
 
 @dataclass(slots=True, kw_only=True)

@@ -200,10 +200,15 @@ class MatrixEdit(MatrixEvent):
 @dataclass(slots=True, kw_only=True)
 class MatrixReaction(MatrixEvent):
     """A reaction to a bridged message. ``key`` is the Matrix reaction key. Return the
-    ``EmojiID`` the network uses for it (or ``None`` to use ``key``)."""
+    ``EmojiID`` the network uses for it (or ``None`` to use ``key``).
+
+    When ``key`` is the picture of a custom emoji that came from the network (see
+    ``RemoteReaction.image``), ``emoji_id`` is that emoji's ID; other ``mxc://`` keys
+    are custom emoji of Matrix users that the network may not know."""
 
     target: MessageRecord
     key: str
+    emoji_id: EmojiID | None = None
 
 
 @dataclass(slots=True, kw_only=True)

@@ -354,6 +354,9 @@ async def _reaction(
             login_id=login.id,
             target=target,
             key=key,
+            emoji_id=(
+                await portal.bridge.reactions_db.emoji_of(key) if key.startswith("mxc://") else None
+            ),
         )
     )
     await portal.bridge.reactions_db.upsert(

@@ -29,6 +29,7 @@ from ..network.events import (
     RemoteTyping,
 )
 from ..network.ids import EmojiID, PartID
+from ..network.info import Avatar
 from ..network.matrix import MessageRecord, ReactionRecord
 from ..retry import retry_while_unavailable, temporarily_unavailable
 from .room import ensure_room, sync_info
@@ -266,9 +267,14 @@ async def _reaction(portal: Portal, event: RemoteReaction, source: UserLogin) ->
         return
     assert portal.mxid is not None
     intent = await _sender_intent(portal, event.sender, source)
-    content = {
-        "m.relates_to": {"rel_type": "m.annotation", "event_id": parts[0].mxid, "key": event.emoji}
+    key = event.emoji
+    if event.image is not None:
+        key = await _emoji_image(portal, emoji_id, event.image) or key
+    content: dict[str, Any] = {
+        "m.relates_to": {"rel_type": "m.annotation", "event_id": parts[0].mxid, "key": key}
     }
+    if key != event.emoji:
+        content["com.beeper.reaction.shortcode"] = event.emoji
     event_id = await bridge.send_as(
         intent,
         portal.mxid,
@@ -278,9 +284,28 @@ async def _reaction(portal: Portal, event: RemoteReaction, source: UserLogin) ->
         txn_id=_txn_id(portal, "react", event.target, str(event.sender.user_id), emoji_id),
     )
     await bridge.reactions_db.upsert(
-        portal.key,
-        ReactionRecord(event.target, event.sender.user_id, emoji_id, event.emoji, event_id),
+        portal.key, ReactionRecord(event.target, event.sender.user_id, emoji_id, key, event_id)
     )
+
+
+async def _emoji_image(portal: Portal, emoji_id: EmojiID, image: Avatar) -> str | None:
+    """The ``mxc://`` of a custom emoji's picture: the one it was bridged with before,
+    or a new upload; ``None`` (text is used) when the picture cannot be had."""
+    bridge = portal.bridge
+    known = await bridge.reactions_db.image_of(emoji_id)
+    if known is not None or image.get is None:
+        return known
+    try:
+        data = await image.get()
+        mxc = await bridge.bot_intent.upload_media(
+            data, mime_type=image.mimetype or "image/png", filename="emoji"
+        )
+    except Exception as e:
+        if temporarily_unavailable(e):
+            raise
+        log.warning("Custom emoji %s not uploaded: %s", emoji_id, e)
+        return None
+    return str(mxc)
 
 
 async def _reaction_remove(portal: Portal, event: RemoteReactionRemove, source: UserLogin) -> None:

@@ -387,19 +387,26 @@ async def set_pins(client: DiscordClient, change: MatrixPinChange) -> None:
 
 
 async def add_reaction(client: DiscordClient, reaction: MatrixReaction) -> EmojiID | None:
-    """React as the bot; only unicode emoji can be sent."""
+    """React as the bot: with a unicode emoji, or with a Discord custom emoji that came
+    from Discord (a Matrix user clicking a reaction bridged from there)."""
     key = reaction.key
+    emoji: str | discord.PartialEmoji = key
     if key.startswith("mxc://"):
-        raise BridgeError("Only unicode emoji reactions can be sent to Discord.")
+        name, _, emoji_id = (reaction.emoji_id or "").rpartition(":")
+        if not emoji_id.isdigit():
+            raise BridgeError(
+                "Only unicode emoji and the Discord server's own emoji can be sent to Discord."
+            )
+        emoji = discord.PartialEmoji(name=name, id=int(emoji_id))
     channel = await client.text_channel(reaction.portal)
     message = _partial(client, _channel_of(reaction.target, channel.id), reaction.target.id)
     try:
-        await message.add_reaction(key)
+        await message.add_reaction(emoji)
     except discord.HTTPException as e:
         if e.status == 400:
-            raise BridgeError(f"Discord does not take {key} as a reaction.") from None
+            raise BridgeError(f"Discord does not take {emoji} as a reaction.") from None
         raise
-    return EmojiID(key)
+    return reaction.emoji_id if isinstance(emoji, discord.PartialEmoji) else EmojiID(key)
 
 
 async def remove_reaction(client: DiscordClient, removal: MatrixReactionRemove) -> None:

@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 import discord
 
 from bridgekit.network import (
+    Avatar,
     BridgeStateEvent,
     ChatInfo,
     ChatMember,
@@ -244,6 +245,7 @@ class GatewayListener(discord.Client):
                 target=MessageID(str(payload.message_id)),
                 emoji=emoji.name if emoji.is_unicode_emoji() else f":{emoji.name}:",
                 emoji_id=_emoji_id(emoji),
+                image=None if emoji.is_unicode_emoji() else _emoji_image(emoji),
             )
         )
 
@@ -357,6 +359,15 @@ class GatewayListener(discord.Client):
             await self.bridge.login.queue_remote_event(
                 RemoteChatDelete(portal=portal_key(channel.id))
             )
+
+
+def _emoji_image(emoji: discord.PartialEmoji) -> Avatar:
+    """A custom emoji's picture, fetched from Discord's CDN when first needed."""
+
+    async def get() -> bytes:
+        return await emoji.read()
+
+    return Avatar(str(emoji.id), get, "image/gif" if emoji.animated else "image/png")
 
 
 def _emoji_id(emoji: discord.PartialEmoji) -> EmojiID:

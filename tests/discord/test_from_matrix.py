@@ -173,3 +173,34 @@ async def test_everyone_pings_need_the_power_to_notify_the_matrix_room(
     await alice.send_text(room_id, "and @everyone again")
     again = await _wait_discord(discord, "and @everyone again")
     assert again.mention_everyone
+
+
+async def test_custom_emoji_reactions_both_ways(discord: DiscordHarness, matrix_user: Any) -> None:
+    server, world = discord.server, discord.world
+    party = server.create_emoji(world.guild, "party", PNG)
+    alice = await matrix_user("alice")
+    await logged_in(alice, discord)
+    room_id = await portal_room(alice, discord, world.dalia, "react to me")
+    hello = await alice.wait_for_message(room_id, body="react to me")
+    on_discord = server.find_messages(world.general, content="react to me")[0]
+
+    # Discord → Matrix: the emoji's picture is the reaction, its name the shortcode.
+    server.add_reaction(world.bob, on_discord, party)
+    reaction = await alice.wait_for_event(room_id, lambda e: e["type"] == "m.reaction")
+    key = reaction["content"]["m.relates_to"]["key"]
+    assert key.startswith("mxc://") and await alice.download(key) == PNG
+    assert reaction["content"]["com.beeper.reaction.shortcode"] == ":party:"
+
+    # Matrix → Discord: clicking that reaction adds the same custom emoji.
+    await alice.react(room_id, hello["event_id"], key)
+    await wait_until(
+        lambda: any(
+            r.emoji.id == party.id and world.bot.id in r.user_ids
+            for r in server.message(on_discord.id).reactions
+        )
+    )
+
+    # A Matrix user's own custom emoji means nothing on Discord: they are told.
+    other = await alice.upload(PNG, "image/png", "mine.png")
+    await alice.react(room_id, hello["event_id"], other)
+    await wait_notice(alice, room_id, discord.bot, "the Discord server's own emoji")
