@@ -79,8 +79,7 @@ async def _dispatch(portal: Portal, event: RemoteEvent, source: UserLogin) -> No
     if isinstance(event, RemoteMessage):
         await _message(portal, event, source)
     elif isinstance(event, RemoteBackfill):
-        for message in event.messages:
-            await _message(portal, message, source)
+        await _backfill(portal, event, source)
     elif isinstance(event, RemoteChatResync):
         info = event.info or await source.client.get_chat_info(portal.key)
         if portal.mxid is None:
@@ -136,7 +135,33 @@ async def _sender_intent(portal: Portal, sender: EventSender, source: UserLogin)
     return ghost.intent
 
 
-async def _message(portal: Portal, event: RemoteMessage, source: UserLogin) -> None:
+#: A catch-up of at least this many messages is announced in the management room.
+BACKFILL_REPORT_FROM = 50
+#: A long catch-up is logged every this many messages.
+_BACKFILL_LOG_EVERY = 100
+
+
+async def _backfill(portal: Portal, event: RemoteBackfill, source: UserLogin) -> None:
+    """Bridge missed messages in order; a long catch-up is reported to the login's
+    owner (how many, where, and when it is done) and in the log as it goes."""
+    total = len(event.messages)
+    report = total >= BACKFILL_REPORT_FROM
+    where = portal.record.name or str(portal.key.id)
+    if report:
+        log.info("Catching up on %d messages in %s", total, portal.key)
+        await source.notify_user(f"Catching up on {total} messages missed in {where}…")
+    new = 0
+    for done, message in enumerate(event.messages, start=1):
+        new += await _message(portal, message, source)
+        if report and done % _BACKFILL_LOG_EVERY == 0:
+            log.info("Caught up on %d/%d messages in %s", done, total, portal.key)
+    if report:
+        already = f" ({total - new} were there already)" if new < total else ""
+        await source.notify_user(f"Caught up on {where}: {total} messages{already}.")
+
+
+async def _message(portal: Portal, event: RemoteMessage, source: UserLogin) -> bool:
+    """Bridge a message; ``False`` if it was bridged already."""
     bridge = portal.bridge
     if await bridge.messages_db.exists(portal.key, event.id):
         log.debug("Dropping duplicate message %s in %s", event.id, portal.key)
@@ -144,7 +169,7 @@ async def _message(portal: Portal, event: RemoteMessage, source: UserLogin) -> N
             # Another login of a shared chat delivered it first; this login's owner
             # still belongs in the room.
             await ensure_room(portal, source)
-        return
+        return False
     room_id = await ensure_room(portal, source)
     intent = await _sender_intent(portal, event.sender, source)
     try:
@@ -204,6 +229,7 @@ async def _message(portal: Portal, event: RemoteMessage, source: UserLogin) -> N
     # mapped or not at all, so a retry re-sends it whole (the transaction IDs keep the
     # homeserver from doubling the parts that already went out).
     await bridge.messages_db.insert_many(records)
+    return True
 
 
 def _txn_id(portal: Portal, *parts: str) -> str:

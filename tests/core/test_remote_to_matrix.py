@@ -16,6 +16,7 @@ from bridgekit.network import (
     MessageID,
     PortalID,
     PortalKey,
+    RemoteBackfill,
     RemoteChatInfoChange,
     RemoteMessage,
     RemoteUserID,
@@ -184,7 +185,9 @@ async def test_admin_deletes_a_portal(
         await world.send_message("g1", "bob", "short-lived")
         room_id = await admin.wait_for_invite()
         await admin.join(room_id)
-        await admin.wait_for_message(room_id, body="short-lived")
+        short = await admin.wait_for_message(room_id, body="short-lived")
+        old = await bridge.messages_db.by_mxid(short["event_id"])
+        assert old is not None
         await admin.send_text(room_id, f"{bridge.commands.prefix} delete-portal")
         await admin.wait_for_event(
             room_id,
@@ -195,6 +198,18 @@ async def test_admin_deletes_a_portal(
             ),
         )
         assert await bridge.portals_db.get(PortalKey(PortalID("g1"))) is None
+
+        # The chat lives on: the network offering the old message again (a
+        # catch-up) makes a new room, and the message is sent there anew, not
+        # answered with the deleted room's event (same transaction ID otherwise).
+        login = bridge.logins["loopback-boss"]  # type: ignore[index]
+        bob = EventSender(RemoteUserID("bob"))
+        again = RemoteMessage.text(PortalKey(PortalID("g1")), bob, old.id, "short-lived")
+        await login.queue_remote_event(again)
+        new_room = await admin.wait_for_invite(lambda i: i.room_id != room_id)
+        await admin.join(new_room)
+        resent = await admin.wait_for_message(new_room, body="short-lived")
+        assert resent["event_id"] != old.mxid
 
 
 async def test_every_other_remote_event_type_reaches_matrix(
@@ -316,3 +331,42 @@ async def test_a_message_the_network_cannot_convert_leaves_a_notice(
     await alice.wait_for_message(room_id, body="next")
     notices = [e for e in alice.timeline(room_id) if "could not be bridged" in str(e["content"])]
     assert len(notices) == 1
+
+
+async def test_a_long_catch_up_is_reported_in_the_management_room(
+    loopback: Harness, matrix_user: Any
+) -> None:
+    alice = await matrix_user("alice")
+    management = await log_in(alice, loopback, "alice")
+    world = loopback.world
+    world.add_account("bob", "x")
+    world.add_chat("g1", "Group", ["alice", "bob"])
+    await world.send_message("g1", "bob", "before the downtime")
+    room_id = await alice.wait_for_invite()
+    await alice.join(room_id)
+    login = loopback.bridge.logins["loopback-alice"]  # type: ignore[index]
+
+    def missed(n: int) -> RemoteMessage:
+        bob = EventSender(RemoteUserID("bob"))
+        return RemoteMessage.text(
+            PortalKey(PortalID("g1")), bob, MessageID(f"late{n}"), f"missed {n}"
+        )
+
+    # Five of them made it before (a catch-up overlaps what was bridged live).
+    for n in range(5):
+        await login.queue_remote_event(missed(n))
+    await alice.wait_for_message(room_id, body="missed 4")
+    await login.queue_remote_event(
+        RemoteBackfill(portal=PortalKey(PortalID("g1")), messages=[missed(n) for n in range(60)])
+    )
+    start = await alice.wait_for_event(
+        management, lambda e: "Catching up" in e["content"].get("body", "")
+    )
+    assert start["content"]["body"] == "Catching up on 60 messages missed in Group…"
+    done = await alice.wait_for_event(
+        management, lambda e: "Caught up" in e["content"].get("body", "")
+    )
+    assert done["content"]["body"] == "Caught up on Group: 60 messages (5 were there already)."
+    history = reversed(await alice.get_messages(room_id, limit=200))
+    bodies = [e["content"]["body"] for e in history if "missed" in e["content"].get("body", "")]
+    assert bodies == [f"missed {n}" for n in range(60)]
