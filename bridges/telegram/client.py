@@ -11,7 +11,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import time
 from typing import TYPE_CHECKING, Any
 
 from telethon import errors
@@ -69,8 +68,7 @@ if TYPE_CHECKING:
 log = logging.getLogger("bridgekit.telegram.client")
 
 _CONNECT_WAIT = 30.0
-_ENTITY_FLUSH_INTERVAL = 60.0
-#: How often the update position is checkpointed while connected.
+#: How often, while connected, the update position is checkpointed and new entities saved.
 _CHECKPOINT_INTERVAL = 2.0
 _MAX_BACKOFF = 60.0
 _SESSION_ENDED = (errors.UnauthorizedError, errors.AuthKeyError)
@@ -161,10 +159,10 @@ class TelegramNetworkClient(
 
     async def _supervise(self, client: BridgeTelegramClient) -> None:
         """Wait until the client disconnects; meanwhile checkpoint the update position
-        (see ``checkpoint``) and now and then save entities. Raises the error that
-        ended the connection (a revoked session, for one)."""
+        (see ``checkpoint``) and save newly learnt entities (access hashes, which a
+        crash would otherwise lose). Raises the error that ended the connection (a
+        revoked session, for one)."""
         done = asyncio.ensure_future(client.run_until_disconnected())
-        last_flush = time.monotonic()
         try:
             while True:
                 finished, _ = await asyncio.wait({done}, timeout=_CHECKPOINT_INTERVAL)
@@ -174,10 +172,8 @@ class TelegramNetworkClient(
                         raise ConnectionError("disconnected")
                     return
                 await self._checkpoint(client)
-                if time.monotonic() - last_flush >= _ENTITY_FLUSH_INTERVAL:
-                    last_flush = time.monotonic()
-                    assert self.session is not None
-                    await save_session(self.store, self.login, self.session, update_state=False)
+                assert self.session is not None
+                await save_session(self.store, self.login, self.session, update_state=False)
         finally:
             if not done.done():
                 done.cancel()

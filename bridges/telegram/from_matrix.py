@@ -51,6 +51,8 @@ MAX_TEXT = 4096
 MAX_CAPTION = 1024
 #: How far back to look for a message that reached Telegram before a crash.
 _RECENT = 50
+#: Dialogs fetched to find the access hash of a chat missing from the session.
+_DIALOGS_FOR_ACCESS_HASHES = 200
 
 
 class MatrixToTelegram:
@@ -356,7 +358,14 @@ class MatrixToTelegram:
         client = await self.owner.connected_client()
         try:
             return await client.get_input_entity(chat.peer)
-        except ValueError as e:
+        except ValueError:
+            pass
+        # Not in the session (learnt after its last save, say, before a crash): the
+        # account's dialogs carry every chat's access hash.
+        try:
+            await client.get_dialogs(limit=_DIALOGS_FOR_ACCESS_HASHES)
+            return await client.get_input_entity(chat.peer)
+        except (ValueError, errors.RPCError) as e:
             raise BridgeError(
                 "The bridge does not know this Telegram chat yet; send `sync` to the bridge bot "
                 "and try again."

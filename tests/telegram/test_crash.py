@@ -127,7 +127,17 @@ async def test_matrix_to_telegram_burst_survives_kill_9(
                 killed = True
         assert killed, "the bridge had not sent 50 messages before the burst ended"
         await bridge.process.start()
-        await _until(lambda: len(on_telegram()) >= BURST, 120, f"{BURST} messages on Telegram")
+        try:
+            await _until(lambda: len(on_telegram()) >= BURST, 120, f"{BURST} messages on Telegram")
+        except TimeoutError:
+            got = on_telegram()
+            missing = [i for i in range(BURST) if f"burst {i}" not in got]
+            notices = [
+                e["content"].get("body")
+                for e in matrix.timeline(dm)
+                if e["content"].get("msgtype") == "m.notice"
+            ]
+            raise AssertionError(f"missing bursts {missing}; notices: {notices}") from None
         await asyncio.sleep(2)
     # Exactly once, in order: a message Telegram took just before the kill is offered
     # again by the homeserver, and Telegram refuses the copy (same random_id).

@@ -266,3 +266,34 @@ async def test_a_matrix_message_sent_again_after_a_crash_is_not_doubled(
     response = await login.client.handle_matrix_message(again)
     assert response.id == record.id  # the same Telegram message, found again
     assert len(mine()) == 1
+
+
+async def test_a_chat_missing_from_the_saved_session_is_found_again(
+    telegram: TelegramHarness, matrix_user: Any
+) -> None:
+    server = telegram.server
+    alice = server.create_user("+15550361", "Alice")
+    bob = server.create_user("+15550362", "Bob")
+    matrix = await matrix_user("alice")
+    await phone_login(matrix, telegram, alice)
+    server.send_message(bob, alice, "hi")
+    dm, _ = await portal_from_message(matrix, telegram, "hi")
+    await telegram.bridge.stop()
+    # As after a crash before the session's entities were saved: Bob's access hash
+    # is not in the database.
+    db = Database.create(telegram.database_url)
+    await db.start()
+    try:
+        await db.execute("DELETE FROM telegram_entity WHERE id=$1", bob.id)
+    finally:
+        await db.stop()
+
+    async with telegram.restarted():
+        await matrix.send_text(dm, "still reaches Bob")
+
+        async def arrived() -> bool:
+            return any(p.text == "still reaches Bob" for p in server.messages(bob, alice))
+
+        await eventually(arrived)
+    notices = [e for e in matrix.timeline(dm) if e["content"].get("msgtype") == "m.notice"]
+    assert notices == []
