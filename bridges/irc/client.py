@@ -10,8 +10,9 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from dataclasses import replace
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from bridgekit.network import (
     BackfillingNetwork,
@@ -38,6 +39,7 @@ from bridgekit.network import (
     NetworkClient,
     PortalKey,
     ReactionHandling,
+    RelayInfo,
     RemoteChatDelete,
     RemoteChatResync,
     RemoteUserID,
@@ -402,12 +404,31 @@ class IRCClient(
         conn = self.require_connection()
         target = self._target(conn, msg.portal)
         reply_nick = self._reply_nick(msg.reply_to)
+        kind = from_matrix.kind_of(msg.msgtype)
+        as_nick = self._relay_nick(conn, target, kind, msg.relay)
+        if as_nick is not None:
+            # The server shows the relayed user's own name: the text goes without the
+            # "Name: " the relay format put before it.
+            body = str(msg.content.get("body") or "")
+            msg = replace(msg, body=body, html=_html_of(msg.content))
         text = from_matrix.render_message(msg, self._pills(conn, msg.portal), reply_nick)
         tags: dict[str, str] = {}
         reply = msg.reply_to
         if reply is not None and not ids.is_local(reply.id):
             tags["+draft/reply"] = reply.id
-        return await self._send(conn, target, from_matrix.kind_of(msg.msgtype), text, tags)
+        return await self._send(conn, target, kind, text, tags, as_nick=as_nick)
+
+    def _relay_nick(
+        self, conn: IRCConnection, target: str, kind: MessageKind, relay: RelayInfo | None
+    ) -> str | None:
+        """The nick to relay a Matrix user's message under (``draft/relaymsg``), when the
+        server offers it for this message: a plain message in a channel."""
+        if relay is None or kind != "privmsg" or "draft/relaymsg" not in conn.caps:
+            return None
+        if not conn.is_channel(target):
+            return None
+        separator = conn.isupport.get("RELAYMSG") or "/"
+        return from_matrix.relay_nick(relay.display_name, separator)
 
     async def handle_matrix_typing(self, typing: MatrixTyping) -> None:
         """``TypingHandling``: a ``+typing`` client tag (servers with message-tags)."""
@@ -439,14 +460,24 @@ class IRCClient(
         await self._send(conn, target, from_matrix.kind_of(edit.msgtype), text, {})
 
     async def _send(
-        self, conn: IRCConnection, target: str, kind: MessageKind, text: str, tags: dict[str, str]
+        self,
+        conn: IRCConnection,
+        target: str,
+        kind: MessageKind,
+        text: str,
+        tags: dict[str, str],
+        *,
+        as_nick: str | None = None,
     ) -> MatrixMessageResponse:
         command = "NOTICE" if kind == "notice" else "PRIVMSG"
         overhead = _ACTION_OVERHEAD if kind == "action" else 0
         budget = max(conn.text_budget(target, command, overhead), 16)
         if from_matrix.line_count(text, budget) > self.settings.max_lines:
             text = await self._paste(target, text, budget)
-        sent = conn.send_message(target, text, kind=kind, tags=tags)
+        if as_nick is not None:
+            sent = conn.send_relaymsg(target, as_nick, text)
+        else:
+            sent = conn.send_message(target, text, kind=kind, tags=tags)
         if not sent.parts:
             raise BridgeError("That message has no text that IRC can show.")
         # Registered before any await, so that the echo cannot slip past it.
@@ -540,3 +571,11 @@ class IRCClient(
             conn.kick(channel, nick, change.reason)
         elif change.membership == "leave" and change.prev_membership == "join":
             conn.kick(channel, nick, change.reason)
+
+
+def _html_of(content: dict[str, Any]) -> str | None:
+    """The HTML body of a Matrix message's content, if it has one."""
+    html = content.get("formatted_body")
+    if content.get("format") == "org.matrix.custom.html" and isinstance(html, str):
+        return html
+    return None

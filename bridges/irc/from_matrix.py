@@ -9,6 +9,7 @@ configured number of lines becomes its first line and a link to the whole text.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from urllib.parse import unquote
 
@@ -77,6 +78,20 @@ def render_message(
     if reply_nick and not text.lower().startswith(f"{reply_nick.lower()}:"):
         text = f"{reply_nick}: {text}"
     return text
+
+
+_NICK_CHARS = re.compile(r"[^A-Za-z0-9_\-\[\]\\`^{}|]")
+#: Relay nicks are kept short: the server adds its separator and may limit nicks.
+_RELAY_NAME_MAX = 20
+
+
+def relay_nick(display_name: str, separator: str) -> str:
+    """The nick a relayed Matrix user speaks under with ``draft/relaymsg``: their name
+    in nick characters, then the server's separator and ``m`` (``Dave/m``)."""
+    name = _NICK_CHARS.sub("", display_name.replace(" ", "_"))[:_RELAY_NAME_MAX]
+    if not name or name[0].isdigit() or name[0] == "-":
+        name = f"m{name}"[:_RELAY_NAME_MAX]
+    return f"{name}{separator}m"
 
 
 def render_edit(edit: MatrixEdit, resolver: LinkResolver) -> str:

@@ -6,9 +6,12 @@ Built on :class:`~tests.irc.scripted.ScriptedServer`. The test plays the people 
 network with :meth:`HistoryNetwork.say` (in a channel) and
 :meth:`HistoryNetwork.say_privately`, takes the network down and up again, and
 reads the CHATHISTORY requests it received in :attr:`HistoryNetwork.requests`. It
-offers ``server-time``, ``batch``, ``message-tags``, ``echo-message`` and
-``draft/chathistory``, but not ``labeled-response``, so the bridge matches answers the
-way it must on servers without labels.
+offers ``server-time``, ``batch``, ``message-tags``, ``echo-message``,
+``draft/chathistory`` and ``draft/relaymsg`` (a client may speak in a channel as a
+nick of its choosing with the ``/`` separator in it, ``RELAYMSG #chan name/m :text``;
+everybody sees the line from that nick, tagged ``draft/relaymsg=<the relayer>``), but
+not ``labeled-response``, so the bridge matches answers the way it must on servers
+without labels.
 """
 
 from __future__ import annotations
@@ -21,8 +24,8 @@ import irctokens
 
 from .scripted import Peer, ScriptedServer
 
-CAPS = "server-time batch message-tags echo-message draft/chathistory"
-ISUPPORT = "CHANTYPES=# CASEMAPPING=ascii PREFIX=(ov)@+ CHATHISTORY=100 NETWORK=History"
+CAPS = "server-time batch message-tags echo-message draft/chathistory draft/relaymsg"
+ISUPPORT = "CHANTYPES=# CASEMAPPING=ascii PREFIX=(ov)@+ CHATHISTORY=100 NETWORK=History RELAYMSG=/"
 SERVER = "history.test"
 
 
@@ -51,9 +54,12 @@ class Said:
     command: str
     target: str
     text: str
+    relayed_by: str | None = None
 
     def line(self, batch: str | None = None) -> str:
         tags = f"time={_stamp(self.time)};msgid={self.msgid}"
+        if self.relayed_by is not None:
+            tags += f";draft/relaymsg={self.relayed_by}"
         if batch is not None:
             tags += f";batch={batch}"
         return f"@{tags} :{self.source} {self.command} {self.target} :{self.text}"
@@ -68,6 +74,8 @@ class HistoryNetwork:
         self.server = ScriptedServer(self._serve)
         self.up = True
         self.requests: list[str] = []
+        #: The RELAYMSG commands received (their parameters).
+        self.relayed: list[str] = []
         self._history: dict[str, list[Said]] = {}
         self._members: dict[str, dict[Peer, str]] = {}
         self._residents: dict[str, set[str]] = {}
@@ -104,6 +112,10 @@ class HistoryNetwork:
             if peer.nick.lower() == to.lower() and not peer.writer.is_closing():
                 peer.send(said.line())
         return said
+
+    def said_in(self, channel: str) -> list[Said]:
+        """What the channel's history holds, oldest first."""
+        return list(self._history.get(channel.lower(), []))
 
     def go_down(self) -> None:
         """Close every connection and refuse new ones until :meth:`come_up`."""
@@ -146,6 +158,14 @@ class HistoryNetwork:
                 self._members.get(channel.lower(), {}).pop(peer, None)
         elif command in ("PRIVMSG", "NOTICE") and len(params) >= 2:
             self._store_and_send(self._mask(peer), command, params[0], params[1], peer)
+        elif command == "RELAYMSG" and len(params) >= 3:
+            self.relayed.append(" ".join(params))
+            channel, nick, text = params[0], params[1], params[2]
+            if "/" not in nick or not channel.startswith("#"):
+                peer.send(f"FAIL RELAYMSG INVALID_NICK {channel} {nick} :Nick needs a /")
+                return
+            source = f"{nick}!relay@{SERVER}"
+            self._store_and_send(source, "PRIVMSG", channel, text, peer, relayed_by=peer.nick)
         elif command == "CHATHISTORY" and len(params) >= 4:
             self.requests.append(" ".join(params))
             self._history_batch(peer, params)
@@ -168,13 +188,27 @@ class HistoryNetwork:
             if member is not skip:
                 member.send(line)
 
-    def _store(self, source: str, command: str, target: str, key: str, text: str) -> Said:
-        said = Said(f"h{next(self._ids)}", _now(), source, command, target, text)
+    def _store(
+        self,
+        source: str,
+        command: str,
+        target: str,
+        key: str,
+        text: str,
+        relayed_by: str | None = None,
+    ) -> Said:
+        said = Said(f"h{next(self._ids)}", _now(), source, command, target, text, relayed_by)
         self._history.setdefault(key, []).append(said)
         return said
 
     def _store_and_send(
-        self, source: str, command: str, target: str, text: str, sender: Peer | None
+        self,
+        source: str,
+        command: str,
+        target: str,
+        text: str,
+        sender: Peer | None,
+        relayed_by: str | None = None,
     ) -> Said:
         if not target.startswith("#"):
             nick = source.split("!", 1)[0]
@@ -182,7 +216,7 @@ class HistoryNetwork:
             if sender is not None:
                 sender.send(said.line())  # echo-message
             return said
-        said = self._store(source, command, target, target.lower(), text)
+        said = self._store(source, command, target, target.lower(), text, relayed_by)
         # echo-message: the sender gets its own message back, with the msgid.
         self._send_to(target, said.line())
         if sender is not None and sender not in self._members.get(target.lower(), {}):

@@ -140,7 +140,11 @@ class Translator:
         target, text = line.params[0], line.params[1]
         bare_target = self._strip_statusmsg(target)
         is_channel = self.state.is_channel(bare_target)
-        is_echo = self._is_me(source.nick)
+        # A line we relayed (draft/relaymsg) comes back from the nick we gave it,
+        # tagged with ours: it is ours all the same.
+        relayer = base["tags"].get("draft/relaymsg")
+        relayed_by_us = is_channel and bool(relayer) and self._is_me(relayer)
+        is_echo = self._is_me(source.nick) or relayed_by_us
         if is_channel:
             conversation = bare_target
         elif is_echo:
