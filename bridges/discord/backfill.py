@@ -1,10 +1,11 @@
 """Catching up after downtime: messages a channel got while the bridge was away.
 
-For every channel that has a portal the login keeps the newest message ID it saw
-(in its metadata, saved a few seconds after it changes and at disconnect). After
-the first READY of a process, each such channel's messages newer than that are
-fetched (up to ``backfill_limit``) and handed to the core as a ``RemoteBackfill``,
-which skips any message that was bridged already.
+For every channel (and thread) that has a portal the login keeps the newest message
+ID it saw (in its metadata, saved a few seconds after it changes and at disconnect).
+After the first READY of a process, each such channel's or thread's messages newer
+than that are fetched (up to ``backfill_limit``) and handed to the core as a
+``RemoteBackfill`` of the channel's portal (a thread's messages go into its Matrix
+thread there), which skips any message that was bridged already.
 """
 
 from __future__ import annotations
@@ -71,10 +72,11 @@ class Backfill:
         if limit <= 0:
             return
         for channel_id, last in list(self.positions.items()):
-            channel = listener.get_channel(int(channel_id))
-            if not isinstance(channel, discord.TextChannel):
+            channel = await self._find(listener, int(channel_id))
+            if channel is None:
                 continue
-            if guilds.mode_of(self.client, channel.guild.id) == GuildMode.NOTHING:
+            guild = channel.guild
+            if guilds.mode_of(self.client, guild.id) == GuildMode.NOTHING:
                 continue
             if channel.last_message_id is not None and channel.last_message_id <= int(last):
                 continue
@@ -83,8 +85,31 @@ class Backfill:
             except discord.HTTPException as e:
                 log.warning("Could not backfill channel %s: %s", channel.id, e)
 
+    @staticmethod
+    async def _find(
+        listener: GatewayListener, channel_id: int
+    ) -> discord.TextChannel | discord.Thread | None:
+        """A channel or thread by ID; threads that are not active are not in the
+        gateway's cache and are asked for."""
+        channel: Any = listener.get_channel(channel_id)
+        if channel is None:
+            try:
+                channel = await listener.fetch_channel(channel_id)
+            except (discord.NotFound, discord.Forbidden):
+                return None
+            except discord.HTTPException as e:
+                log.warning("Could not look up channel %s to backfill: %s", channel_id, e)
+                return None
+        if isinstance(channel, discord.Thread) and channel.parent_id is not None:
+            return channel
+        return channel if isinstance(channel, discord.TextChannel) else None
+
     async def _channel(
-        self, listener: GatewayListener, channel: discord.TextChannel, last: int, limit: int
+        self,
+        listener: GatewayListener,
+        channel: discord.TextChannel | discord.Thread,
+        last: int,
+        limit: int,
     ) -> None:
         missed = [m async for m in channel.history(limit=limit) if m.id > last]
         missed.reverse()
@@ -98,6 +123,7 @@ class Backfill:
             self.seen(channel.id, missed[-1].id)
         if messages:
             log.info("Backfilling %d messages in channel %s", len(messages), channel.id)
+            parent = channel.parent_id if isinstance(channel, discord.Thread) else channel.id
             await self.client.login.queue_remote_event(
-                RemoteBackfill(portal=portal_key(channel.id), messages=messages)
+                RemoteBackfill(portal=portal_key(parent), messages=messages)
             )

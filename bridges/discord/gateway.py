@@ -160,8 +160,7 @@ class GatewayListener(discord.Client):
     async def on_message(self, message: discord.Message) -> None:
         if not self.bridges(message.channel) or message.type not in _BRIDGED_TYPES:
             return
-        if not isinstance(message.channel, discord.Thread):
-            self.bridge.backfill.seen(message.channel.id, message.id)
+        self.bridge.backfill.seen(message.channel.id, message.id)
         if self.is_own_echo(message):
             return
         await self.bridge.login.queue_remote_event(self.remote_message(message))

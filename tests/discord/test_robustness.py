@@ -104,3 +104,38 @@ async def test_a_matrix_message_offered_again_after_a_crash_is_not_doubled(
     response = await login.client.handle_matrix_message(again)
     assert response.id == record.id  # Discord answered with the message it had
     assert len(server.find_messages(world.general, content="only once")) == 1
+
+
+async def test_thread_messages_missed_while_down_are_backfilled_into_the_thread(
+    discord: DiscordHarness, matrix_user: Any
+) -> None:
+    server, world = discord.server, discord.world
+    alice = await matrix_user("alice")
+    await logged_in(alice, discord)
+    room_id = await portal_room(alice, discord, world.dalia, "thread starter")
+    root = await alice.wait_for_message(room_id, body="thread starter")
+    starter = server.find_messages(world.general, content="thread starter")[-1]
+    thread = server.create_thread(world.general, "a thread", owner=world.bob, starter=starter)
+    server.send_message(world.bob, thread, "in the thread")
+    await alice.wait_for_message(room_id, body="in the thread")
+
+    def discord_goes_on() -> None:
+        server.send_message(world.bob, thread, "missed in the thread")
+        server.send_message(world.dalia, thread, "missed again")
+
+    async with discord.restarted(discord_goes_on):
+        missed = await alice.wait_for_message(room_id, body="missed again", timeout=30)
+        relation = missed["content"]["m.relates_to"]
+        assert (relation["rel_type"], relation["event_id"]) == ("m.thread", root["event_id"])
+        server.send_message(world.bob, thread, "live in the thread")
+        await alice.wait_for_message(room_id, body="live in the thread", timeout=30)
+    bodies = [
+        e["content"].get("body") for e in alice.timeline(room_id) if e["type"] == "m.room.message"
+    ]
+    assert bodies == [
+        "thread starter",
+        "in the thread",
+        "missed in the thread",
+        "missed again",
+        "live in the thread",
+    ]
