@@ -43,8 +43,22 @@ def database_unavailable(error: BaseException) -> bool:
         return "clos" in str(error) or type(error).__name__ != "InterfaceError"
     if isinstance(error, sqlite3.OperationalError):
         return "locked" in str(error) or "busy" in str(error)
-    # A refused connection (OSError) is not counted: networks raise those too, and a
-    # Matrix message to a network that is down gets a notice rather than a wait.
+    if isinstance(error, OSError | TimeoutError):
+        # A refused or timed-out connection counts only when it was the database's
+        # (asyncpg opening a pool connection): networks raise those too, and a Matrix
+        # message to a network that is down gets a notice rather than a wait.
+        return _raised_in(error, "asyncpg")
+    return False
+
+
+def _raised_in(error: BaseException, package: str) -> bool:
+    """Whether ``package``'s code is on the traceback of ``error``."""
+    tb = error.__traceback__
+    while tb is not None:
+        module = str(tb.tb_frame.f_globals.get("__name__", ""))
+        if module == package or module.startswith(f"{package}."):
+            return True
+        tb = tb.tb_next
     return False
 
 

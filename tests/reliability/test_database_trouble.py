@@ -101,3 +101,111 @@ async def test_lost_database_connections_lose_and_double_nothing(
         if isinstance(s.event, MatrixMessage) and s.event.body.startswith("mx ")
     ]
     assert to_network == [f"mx {x}" for x in expected]
+
+
+class _Proxy:
+    """A TCP proxy in front of PostgreSQL that can go away: :meth:`cut` drops every
+    connection through it and refuses new ones until :meth:`restore`."""
+
+    def __init__(self, target_host: str, target_port: int) -> None:
+        self.target = (target_host, target_port)
+        self.port = 0
+        self._server: asyncio.Server | None = None
+        self._pipes: set[asyncio.StreamWriter] = set()
+
+    async def start(self) -> None:
+        self._server = await asyncio.start_server(self._serve, "127.0.0.1", self.port)
+        self.port = self._server.sockets[0].getsockname()[1]
+
+    async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        try:
+            up_reader, up_writer = await asyncio.open_connection(*self.target)
+        except OSError:
+            writer.close()
+            return
+        self._pipes |= {writer, up_writer}
+
+        async def pump(src: asyncio.StreamReader, dst: asyncio.StreamWriter) -> None:
+            try:
+                while data := await src.read(65536):
+                    dst.write(data)
+                    await dst.drain()
+            except (ConnectionError, OSError):
+                pass
+            finally:
+                dst.close()
+
+        await asyncio.gather(pump(reader, up_writer), pump(up_reader, writer))
+        self._pipes -= {writer, up_writer}
+
+    async def cut(self) -> None:
+        assert self._server is not None
+        self._server.close()
+        await self._server.wait_closed()
+        for pipe in list(self._pipes):
+            pipe.close()
+
+    async def restore(self) -> None:
+        await self.start()  # the same port
+
+
+async def test_a_database_that_refuses_connections_for_a_while_loses_nothing(
+    synapse: SynapseServer,
+    loopback_setup: BridgeSetup,
+    bridge_database: str,
+    matrix_user: Any,
+) -> None:
+    url = URL(bridge_database)
+    proxy = _Proxy(url.host or "127.0.0.1", url.port or 5432)
+    await proxy.start()
+    through_proxy = str(url.with_host("127.0.0.1").with_port(proxy.port))
+    world = LoopbackWorld()
+    async with run_bridge(LoopbackConnector(world), loopback_setup, synapse, through_proxy) as b:
+        alice = await matrix_user("alice")
+        world.add_account("alice", "pw")
+        world.add_account("bob", "x")
+        world.add_chat("g1", "Outage", ["alice", "bob"])
+        management = await alice.create_room(invite=[str(b.bot_mxid)], is_direct=True)
+        await alice.wait_for_message(management, sender=str(b.bot_mxid))
+        for answer in ("login", "alice", "pw"):
+            await alice.send_text(management, answer)
+        await alice.wait_for_event(
+            management, lambda e: "Successfully" in e.get("content", {}).get("body", "")
+        )
+        await world.send_message("g1", "bob", "before")
+        room = await alice.wait_for_invite()
+        await alice.join(room)
+        await alice.wait_for_message(room, body="before")
+
+        # PostgreSQL is unreachable for a few seconds while both sides keep talking.
+        await proxy.cut()
+        for i in range(PER_ROUND):
+            await world.send_message("g1", "bob", f"net {i}")
+            await alice.send_text(room, f"mx {i}")
+            await asyncio.sleep(0.5)
+        await proxy.restore()
+
+        await alice.wait_for_message(room, body=f"net {PER_ROUND - 1}", timeout=90)
+        await world.wait_for_sent(
+            lambda e: isinstance(e, MatrixMessage) and e.body == f"mx {PER_ROUND - 1}", timeout=90
+        )
+        ghost = b.ghost_mxid("bob")  # type: ignore[arg-type]
+        from_network = [
+            e["content"]["body"]
+            for e in alice.timeline(room)
+            if e["type"] == "m.room.message" and e["sender"] == ghost
+        ]
+        assert from_network == ["before", *(f"net {i}" for i in range(PER_ROUND))]
+        to_network = [
+            s.event.body
+            for s in world.sent
+            if isinstance(s.event, MatrixMessage) and s.event.body.startswith("mx ")
+        ]
+        assert to_network == [f"mx {i}" for i in range(PER_ROUND)]
+        notices = [
+            e["content"]["body"]
+            for e in alice.timeline(room)
+            if e["content"].get("msgtype") == "m.notice"
+        ]
+        assert notices == []
+    await proxy.cut()
