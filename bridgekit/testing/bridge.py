@@ -18,6 +18,7 @@ from ..bridge import Bridge
 from ..config import Config, example_config, validate
 from ..network.connector import NetworkConnector
 from ..registration import registration_from_config
+from .secrets import register_secret
 from .synapse import SynapseServer, free_port
 
 TEST_DOMAIN = "bridgekit.test"
@@ -52,11 +53,14 @@ class BridgeSetup:
         if appservice_id is not None:
             values.setdefault("appservice.bot.username", f"{appservice_id}bot")
             values.setdefault("appservice.ghost_username_template", f"{appservice_id}_{{userid}}")
+        as_token, hs_token = secrets.token_urlsafe(32), secrets.token_urlsafe(32)
+        register_secret(as_token)
+        register_secret(hs_token)
         return cls(
             appservice_id or network_id,
             free_port(),
-            secrets.token_urlsafe(32),
-            secrets.token_urlsafe(32),
+            as_token,
+            hs_token,
             "_bk_" + secrets.token_hex(8),
             domain,
             tuple(values.items()),

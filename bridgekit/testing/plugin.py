@@ -9,3 +9,4 @@ from bridgekit.testing._backends import (  # noqa: F401
 )
 from bridgekit.testing._infra_fixtures import *  # noqa: F403
 from bridgekit.testing._matrix_fixtures import *  # noqa: F403
+from bridgekit.testing.secrets import pytest_sessionfinish, pytest_sessionstart  # noqa: F401

@@ -12,6 +12,7 @@ from bridgekit.bridge import Bridge
 from bridgekit.testing.bridge import BridgeSetup, run_bridge
 from bridgekit.testing.loopback import LoopbackConnector, LoopbackWorld
 from bridgekit.testing.matrix_client import MatrixTestClient
+from bridgekit.testing.secrets import register_secret
 from bridgekit.testing.synapse import SynapseServer
 
 
@@ -73,6 +74,7 @@ async def log_in(
     """Create a loopback account and log into it through the bot; returns the
     management room."""
     harness.world.add_account(username, "hunter2", name=username.title(), code=code)
+    register_secret("hunter2")
     room_id = await open_management_room(client, harness)
     await client.send_text(room_id, "login")
     await wait_notice(client, room_id, harness.bot, "send your username")

@@ -15,6 +15,7 @@ import pytest
 from bridgekit.bridge import Bridge
 from bridgekit.testing.bridge import BridgeSetup, run_bridge
 from bridgekit.testing.matrix_client import MatrixTestClient
+from bridgekit.testing.secrets import register_secret
 from bridgekit.testing.synapse import SynapseServer
 from bridges.discord.client import DiscordClient
 from bridges.discord.connector import DiscordConnector
@@ -194,6 +195,7 @@ async def log_in(client: MatrixTestClient, harness: DiscordHarness, token: str) 
     await wait_notice(client, room_id, harness.bot, "management room")
     await client.send_text(room_id, "login")
     await wait_notice(client, room_id, harness.bot, "send your bot token")
+    register_secret(token)
     await client.send_text(room_id, token)
     return room_id
 

@@ -16,6 +16,7 @@ import pytest
 
 from bridgekit.network import BridgeStateEvent
 from bridgekit.testing.matrix_client import MatrixTestClient
+from bridgekit.testing.secrets import register_secret
 from bridges.irc.protocol import (
     ChannelSyncedEvent,
     IRCConnection,
@@ -409,6 +410,7 @@ async def test_login_errors_say_what_to_do(irc_bridge: IRCHarness, matrix_user: 
     nick = unique("al")
     await alice.send_text(room_id, nick)
     await wait_notice(alice, room_id, bot, "send your SASL password")
+    register_secret("hunter2")
     await alice.send_text(room_id, "hunter2")
     await wait_notice(alice, room_id, bot, "send your SASL account name")
     await alice.send_text(room_id, "-")

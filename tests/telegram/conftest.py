@@ -15,6 +15,7 @@ import pytest
 from bridgekit.bridge import Bridge
 from bridgekit.testing.bridge import BridgeSetup, run_bridge
 from bridgekit.testing.matrix_client import MatrixTestClient
+from bridgekit.testing.secrets import register_secret
 from bridgekit.testing.synapse import SynapseServer
 from bridges.telegram.connector import TelegramConnector
 from tests.servers.telegram import TelegramTestServer, User
@@ -176,6 +177,7 @@ async def phone_login(
     await say(client, room_id, harness, str(user.phone), "send your login code")
     code = server.login_code(user.phone)
     if password is not None:
+        register_secret(password)
         await say(client, room_id, harness, code, "two-step verification password")
         await say(client, room_id, harness, password, "Successfully logged in")
     else:
