@@ -13,7 +13,7 @@ import contextlib
 import logging
 from typing import TYPE_CHECKING, Any
 
-from telethon import errors
+from telethon import errors, utils
 from telethon.tl import functions
 
 from bridgekit.network import (
@@ -22,6 +22,7 @@ from bridgekit.network import (
     ChatInfo,
     ChatListing,
     ChatResolving,
+    ContactListing,
     EditHandling,
     EmojiID,
     IdentifierResolving,
@@ -85,6 +86,7 @@ class TelegramNetworkClient(
     PinHandling,
     ChatListing,
     ChatResolving,
+    ContactListing,
     IdentifierResolving,
     UserSearching,
 ):
@@ -392,6 +394,25 @@ class TelegramNetworkClient(
             found.portal = chat.portal_key(self.login.id)
             found.chat_info = await get_chat_info(client, chat, self.me_id)
         return found
+
+    async def get_contact_list(self) -> list[ResolvedIdentifier]:
+        """The account's Telegram contacts; ``portal`` is their private chat's (a
+        private chat exists with anyone, so a room appears when it is used)."""
+        client = await self.connected_client()
+        try:
+            result = await client(functions.contacts.GetContactsRequest(hash=0))
+        except errors.RPCError as e:
+            raise BridgeError(f"Telegram did not list your contacts ({e.message}).") from e
+        users = sorted(
+            (u for u in getattr(result, "users", []) if u.id != self.me_id),
+            key=lambda u: utils.get_display_name(u).casefold(),
+        )
+        return [
+            ResolvedIdentifier(
+                user_id(u.id), user_info(u), ChatRef("user", u.id).portal_key(self.login.id)
+            )
+            for u in users
+        ]
 
     async def search_users(self, query: str) -> list[ResolvedIdentifier]:
         client = await self.connected_client()

@@ -295,12 +295,19 @@ async def test_start_chat_by_username_or_phone_and_search(
     server = telegram.server
     alice = server.create_user("+15550141", "Alice")
     bob = server.create_user("+15550142", "Bob", "Marley", username="bobmarley")
-    server.create_user("+15550143", "Robert", username="bobby_r")
+    robert = server.create_user("+15550143", "Robert", username="bobby_r")
+    carol = server.create_user("+15550144", "Carol")
+    server.add_contact(alice, robert)
+    server.add_contact(alice, carol)
     matrix = await matrix_user("alice")
     management = await phone_login(matrix, telegram, alice)
 
+    contacts = await say(matrix, management, telegram, "list-contacts", "Contacts of")
+    lines = contacts["content"]["body"].split("\n")[1:]
+    assert [line.split(" (")[0] for line in lines] == ["• Carol", "• Robert"]
+
     found = await say(matrix, management, telegram, "search bob", "telegram:@bobmarley")
-    assert "Robert (telegram:@bobby_r)" in found["content"]["body"]
+    assert "Robert (telegram:@bobby_r" in found["content"]["body"]
     await say(matrix, management, telegram, "start-chat @nobody_here", "Nobody on")
     await say(matrix, management, telegram, "start-chat t.me/bobmarley", "Started a chat with")
     dm = await matrix.wait_for_invite(timeout=30)
