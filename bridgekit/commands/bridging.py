@@ -14,12 +14,21 @@ from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any
 
 from mautrix.errors import MatrixRequestError, MNotFound
-from mautrix.types import EventType, PowerLevelStateEventContent, RoomID, StateEvent, UserID
+from mautrix.types import (
+    EventType,
+    Membership,
+    PowerLevelStateEventContent,
+    RoomID,
+    StateEvent,
+    UserID,
+)
 
 from ..network.capabilities import (
     ChatListing,
     ChatResolving,
     ContactListing,
+    GroupCreating,
+    GroupRequest,
     IdentifierResolving,
     ResolvedIdentifier,
     UserSearching,
@@ -282,18 +291,9 @@ class RoomBridgingError(BridgeError):
         self.reason = reason
 
 
-async def bridge_room(
-    bridge: Bridge,
-    user_mxid: str,
-    login: UserLogin,
-    room_id: RoomID,
-    chat_id: str,
-    *,
-    in_queue: Callable[[Portal, Callable[[], Awaitable[str | None]]], Awaitable[str | None]],
-) -> Portal:
-    """Make the existing Matrix room ``room_id`` the portal of ``chat_id``, on behalf of
-    ``user_mxid`` (who must be a room admin) through ``login``. ``in_queue`` runs the
-    adoption in the portal's queue. Raises ``RoomBridgingError`` saying what to do."""
+async def check_may_bridge(bridge: Bridge, user_mxid: str, room_id: RoomID) -> None:
+    """Raise ``RoomBridgingError`` unless the room is not bridged yet, ``user_mxid`` is
+    its admin, and the bot has the power to manage it."""
     prefix = bridge.commands.prefix
     current = await bridge.get_portal_by_mxid(room_id)
     if current is not None:
@@ -316,10 +316,30 @@ async def bridge_room(
             f"I need power level {bot_needs} in this room to manage it (I have {bot_has}). "
             f"Give it to {bridge.bot_mxid}, then try again."
         )
-    try:
-        key, info = await _chat_key(login, chat_id)
-    except BridgeError as e:
-        raise RoomBridgingError(f"Cannot bridge `{chat_id}`: {e}") from e
+
+
+async def bridge_room(
+    bridge: Bridge,
+    user_mxid: str,
+    login: UserLogin,
+    room_id: RoomID,
+    chat_id: str,
+    *,
+    in_queue: Callable[[Portal, Callable[[], Awaitable[str | None]]], Awaitable[str | None]],
+    key: PortalKey | None = None,
+) -> Portal:
+    """Make the existing Matrix room ``room_id`` the portal of ``chat_id``, on behalf of
+    ``user_mxid`` (who must be a room admin) through ``login``. ``in_queue`` runs the
+    adoption in the portal's queue; ``key`` skips resolving ``chat_id`` (a chat just
+    created). Raises ``RoomBridgingError`` saying what to do."""
+    await check_may_bridge(bridge, user_mxid, room_id)
+    if key is not None:
+        info = await login.client.get_chat_info(key)
+    else:
+        try:
+            key, info = await _chat_key(login, chat_id)
+        except BridgeError as e:
+            raise RoomBridgingError(f"Cannot bridge `{chat_id}`: {e}") from e
     portal = await bridge.get_portal(key)
     encrypted = await _is_encrypted(bridge, room_id)
 
@@ -333,7 +353,8 @@ async def bridge_room(
     if existing is not None:
         raise RoomBridgingError(
             f"`{chat_id}` is already bridged to {room_link(existing)}. Send "
-            f"`{prefix} unbridge` there (or `delete-portal`) before bridging it here.",
+            f"`{bridge.commands.prefix} unbridge` there (or `delete-portal`) before bridging "
+            "it here.",
             "conflict",
         )
     return portal
@@ -388,6 +409,66 @@ async def bridge_command(evt: CommandEvent) -> None:
         await evt.reply(str(e))
         return
     await evt.reply(f"This room is now bridged to {portal.record.name or chat} on {_network(evt)}.")
+
+
+async def create_group_command(evt: CommandEvent) -> None:
+    """Make a new remote group of this Matrix room: named like the room (or as given),
+    with the people whose ghosts are in it, and bridge the room to it."""
+    bridge = evt.bridge
+    prefix = bridge.commands.prefix
+    how = (
+        "Create a Matrix room, invite me (with power level 100) and the ghosts of the "
+        f"people who should be in the group, then send `{prefix} create-group [name]` there."
+    )
+    if evt.is_management or evt.portal is not None:
+        await evt.reply(how if evt.is_management else "This room is already bridged.")
+        return
+    login, args = _pick_login(evt, GroupCreating, takes_argument=True)
+    if login is None:
+        await evt.reply(f"None of your logins can create groups on {_network(evt)}.")
+        return
+    assert isinstance(login.client, GroupCreating)
+    try:
+        await check_may_bridge(bridge, evt.user.mxid, evt.room_id)
+    except RoomBridgingError as e:
+        await evt.reply(str(e))
+        return
+    members = await bridge.bot_intent.get_room_members(
+        evt.room_id, allowed_memberships=(Membership.JOIN, Membership.INVITE)
+    )
+    participants = [
+        remote for remote in (bridge.ghost_id(str(m)) for m in members) if remote is not None
+    ]
+    if not participants:
+        await evt.reply(how)
+        return
+    name = " ".join(args) or await _room_name(bridge, evt.room_id) or "New group"
+    try:
+        key = await login.client.create_group(GroupRequest(name, participants))
+    except BridgeError as e:
+        await evt.reply(f"Could not create the group: {e}")
+        return
+
+    async def in_queue(portal: Portal, job: Callable[[], Awaitable[str | None]]) -> str | None:
+        return await evt.in_portal_queue(portal, "create-group", job)
+
+    try:
+        await bridge_room(
+            bridge, evt.user.mxid, login, evt.room_id, name, in_queue=in_queue, key=key
+        )
+    except RoomBridgingError as e:
+        await evt.reply(f"The group was created, but this room could not be bridged to it: {e}")
+        return
+    await evt.reply(f"Created the {_network(evt)} group {name}; this room is bridged to it.")
+
+
+async def _room_name(bridge: Bridge, room_id: RoomID) -> str | None:
+    try:
+        content = await bridge.bot_intent.get_state_event(room_id, EventType.ROOM_NAME)
+    except MNotFound:
+        return None
+    name = getattr(content, "name", None)
+    return str(name) if name else None
 
 
 async def unbridge_command(evt: CommandEvent) -> None:
@@ -445,6 +526,14 @@ COMMANDS = [
         "<chat>",
         "bridge the room this is sent in to a remote chat",
         "Portals",
+    ),
+    Command(
+        "create-group",
+        create_group_command,
+        "[name]",
+        "create a group on the network with the people whose ghosts are in this room",
+        "Portals",
+        capability=GroupCreating,
     ),
     Command(
         "unbridge",

@@ -33,6 +33,8 @@ from bridgekit.network import (
     EditHandling,
     EmojiID,
     EventSender,
+    GroupCreating,
+    GroupRequest,
     IdentifierResolving,
     InputField,
     InputFieldType,
@@ -351,6 +353,7 @@ class LoopbackClient(
     UserSearching,
     ContactListing,
     ChatListing,
+    GroupCreating,
 ):
     """One logged-in loopback account."""
 
@@ -424,6 +427,17 @@ class LoopbackClient(
             if account.user_id != self.account.user_id
             and (needle in account.user_id.casefold() or needle in account.name.casefold())
         ]
+
+    async def create_group(self, request: GroupRequest) -> PortalKey:
+        """A new chat named ``request.name`` with this account and the participants
+        (each must be an account of the world)."""
+        unknown = [str(p) for p in request.participants if str(p) not in self.world.accounts]
+        if unknown:
+            raise BridgeError(f"No such loopback account: {', '.join(unknown)}")
+        chat_id = f"group-{next(self.world._ids)}"
+        members = [str(self.account.user_id), *(str(p) for p in request.participants)]
+        chat = self.world.add_chat(chat_id, request.name, members, admins=[members[0]])
+        return self.world.portal_key(chat, self.login.id)
 
     async def get_contact_list(self) -> list[ResolvedIdentifier]:
         contacts = []

@@ -14,7 +14,7 @@ import logging
 from typing import TYPE_CHECKING, Any
 
 from telethon import errors, utils
-from telethon.tl import functions
+from telethon.tl import functions, types
 
 from bridgekit.network import (
     BridgeError,
@@ -25,6 +25,8 @@ from bridgekit.network import (
     ContactListing,
     EditHandling,
     EmojiID,
+    GroupCreating,
+    GroupRequest,
     IdentifierResolving,
     LoginHandle,
     MatrixEdit,
@@ -87,6 +89,7 @@ class TelegramNetworkClient(
     ChatListing,
     ChatResolving,
     ContactListing,
+    GroupCreating,
     IdentifierResolving,
     UserSearching,
 ):
@@ -394,6 +397,29 @@ class TelegramNetworkClient(
             found.portal = chat.portal_key(self.login.id)
             found.chat_info = await get_chat_info(client, chat, self.me_id)
         return found
+
+    async def create_group(self, request: GroupRequest) -> PortalKey:
+        """A new basic group with the participants (Telegram upgrades it to a
+        supergroup when it grows)."""
+        client = await self.connected_client()
+        users = []
+        for participant in request.participants:
+            try:
+                users.append(await client.get_input_entity(types.PeerUser(int(participant))))
+            except (ValueError, TypeError):
+                raise BridgeError(
+                    f"The bridge does not know the Telegram user {participant}; "
+                    "start a chat with them first."
+                ) from None
+        try:
+            result = await client(functions.messages.CreateChatRequest(users, request.name))
+        except errors.RPCError as e:
+            raise BridgeError(f"Telegram did not create the group ({e.message}).") from e
+        updates = getattr(result, "updates", result)
+        chat = next((c for c in getattr(updates, "chats", []) if isinstance(c, types.Chat)), None)
+        if chat is None:
+            raise BridgeError("Telegram created the group but did not say which it is.")
+        return self.connector.migrations.portal_key(ChatRef("chat", chat.id), self.login.id)
 
     async def get_contact_list(self) -> list[ResolvedIdentifier]:
         """The account's Telegram contacts; ``portal`` is their private chat's (a

@@ -365,3 +365,46 @@ async def test_a_parent_chat_becomes_a_space_between_the_login_space_and_its_roo
     assert personal is not None
     personal_state = await bridge.bot_intent.get_state(personal)  # type: ignore[arg-type]
     assert guild in {str(e.state_key) for e in personal_state if str(e.type) == "m.space.child"}
+
+
+async def test_create_group_from_a_matrix_room_with_ghosts(
+    loopback: Harness, matrix_user: Any
+) -> None:
+    alice = await matrix_user("alice")
+    management = await log_in(alice, loopback, "alice")
+    world = loopback.world
+    for name in ("bob", "carol"):
+        world.add_account(name, "x", name=name.title())
+    world.add_chat("old", "Old chat", ["alice", "bob", "carol"])
+    for name in ("bob", "carol"):  # their ghosts exist once they have said something
+        await world.send_message("old", name, f"hi from {name}")
+    old_room = await alice.wait_for_invite()
+    await alice.join(old_room)
+    await alice.wait_for_message(old_room, body="hi from carol")
+    prefix, bot = loopback.bridge.commands.prefix, loopback.bot
+
+    await alice.send_text(management, "create-group")
+    await wait_notice(alice, management, bot, "Create a Matrix room, invite me")
+    ghosts = [loopback.ghost("bob"), loopback.ghost("carol")]
+    room = await alice.create_room(invite=[bot, *ghosts], name="Project X")
+    await alice.wait_for_event(
+        room,
+        lambda e: (
+            e["type"] == "m.room.member"
+            and e["state_key"] == bot
+            and e["content"]["membership"] == "join"
+        ),
+    )
+    await alice.set_user_power_level(room, bot, 100)
+    await alice.send_text(room, f"{prefix} create-group")
+    await wait_notice(alice, room, bot, "Created the Loopback group Project X")
+
+    group = next(c for c in world.chats.values() if c.name == "Project X")
+    assert sorted(group.members) == ["alice", "bob", "carol"]
+    await alice.send_text(room, "welcome to the group")
+    sent = await world.wait_for_sent(
+        lambda e: getattr(e, "body", None) == "welcome to the group", timeout=30
+    )
+    assert sent.event.portal.id == group.id
+    await world.send_message(str(group.id), "bob", "thanks!")
+    await alice.wait_for_message(room, body="thanks!", sender=loopback.ghost("bob"))
