@@ -451,3 +451,23 @@ async def test_restart_reconnects_and_rejoins(
         await alice.send_text(room_id, "glad to be back")
         back = await expect(bob, MessageEvent, _said_by(nick))
         assert back.text == "glad to be back"
+
+
+async def test_operators_see_the_networks_and_their_connections(
+    irc_bridge: IRCHarness, matrix_user: Any
+) -> None:
+    alice = await matrix_user("alice")
+    nick = unique("al")
+    management = await irc_log_in(alice, irc_bridge, nick)
+    await alice.send_text(management, "networks")
+    await wait_notice(alice, management, irc_bridge.bot, "needs the admin level")
+
+    bridge = irc_bridge.bridge
+    bridge.config["bridge.permissions"] = {"*": "relay", alice.user_id: "admin"}
+    server = irc_bridge.server
+    await alice.send_text(management, "networks")
+    listing = await wait_notice(alice, management, irc_bridge.bot, "IRC networks:")
+    assert (
+        f"• Test IRC (`{NETWORK}`): {server.host}:{server.port} — 1 login, 1 connected "
+        f"(to {server.host}:{server.port})"
+    ) in listing["content"]["body"]

@@ -4,7 +4,8 @@ They work in the management room and, with the command prefix, in portal rooms
 (where they act on that room's connection and channel). A user with several IRC
 logins names the network first: ``join libera #python``. One module per group:
 :mod:`.chats` (join, part, query), :mod:`.channel` (topic, mode, kick) and
-:mod:`.connection` (nick, whois, raw, reconnect, disconnect).
+:mod:`.connection` (nick, whois, raw, reconnect, disconnect) and :mod:`.operator`
+(networks, for admins).
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ from .connection import (
     reconnect_command,
     whois_command,
 )
+from .operator import networks_command
 
 if TYPE_CHECKING:
     from ..connector import IRCConnector
@@ -81,6 +83,13 @@ def network_commands(connector: IRCConnector) -> list[NetworkCommand]:
             0,
             "leave IRC until you send `reconnect` (your login and rooms stay)",
             "[network]",
+        ),
+        NetworkCommand(
+            "networks",
+            lambda ctx: networks_command(connector, ctx),
+            "show the configured IRC networks and their connections (admins)",
+            admin_only=True,
+            needs_login=False,
         ),
     ]
 
