@@ -275,6 +275,19 @@ class UpdateHandlers:
             if chat.topic is not None:  # the forum's space has the members and photo too
                 forum = self._key(chat.forum)
                 await self._queue(RemoteChatResync(portal=forum, create=False))
+        else:
+            text = describe_action(action)
+            if text is not None:
+                await self._queue(
+                    RemoteMessage.text(
+                        key,
+                        self._sender(message),
+                        self._mid(chat, message.id),
+                        text,
+                        msgtype="m.notice",
+                        timestamp_ms=_ms(message.date),
+                    )
+                )
 
     async def _pin_notice(self, message: Any, chat: ChatRef) -> None:
         """A pin becomes a notice that replies to the pinned message."""
@@ -352,3 +365,45 @@ class UpdateHandlers:
 
 def _ms(date: Any) -> int | None:
     return int(date.timestamp() * 1000) if date is not None else None
+
+
+def describe_action(action: Any) -> str | None:
+    """A service message that changes nothing on Matrix, as the notice its sender's
+    ghost posts (``None``: nothing worth saying, or already shown otherwise)."""
+    if isinstance(action, types.MessageActionGroupCall):
+        if action.duration is None:
+            return "started a video chat"
+        return f"ended the video chat ({_duration(action.duration)})"
+    if isinstance(action, types.MessageActionGroupCallScheduled):
+        when = action.schedule_date.strftime("%Y-%m-%d %H:%M UTC")
+        return f"scheduled a video chat for {when}"
+    if isinstance(action, types.MessageActionPhoneCall):
+        kind = "video call" if action.video else "call"
+        if isinstance(action.reason, types.PhoneCallDiscardReasonMissed):
+            return f"missed {kind}"
+        if action.duration:
+            return f"{kind} ({_duration(action.duration)})"
+        return f"{kind}, not answered"
+    if isinstance(action, types.MessageActionScreenshotTaken):
+        return "took a screenshot"
+    if isinstance(action, types.MessageActionContactSignUp):
+        return "joined Telegram"
+    if isinstance(action, types.MessageActionSetMessagesTTL):
+        if not action.period:
+            return "turned off auto-delete"
+        return f"set messages to auto-delete after {_duration(action.period)}"
+    if isinstance(action, types.MessageActionGameScore):
+        return f"scored {action.score} in a game"
+    if isinstance(action, types.MessageActionCustomAction):
+        return str(action.message) or None
+    return None
+
+
+def _duration(seconds: int) -> str:
+    if seconds < 60:
+        return f"{seconds} s"
+    if seconds < 3600:
+        return f"{seconds // 60} min"
+    if seconds < 86400:
+        return f"{seconds // 3600} h"
+    return f"{seconds // 86400} d"

@@ -506,3 +506,39 @@ async def test_stickers_static_animated_and_video_play_on_matrix(
         dm, lambda e: e["content"].get("msgtype") == "m.file", timeout=30
     )
     assert await matrix.download(broken["content"]["url"]) == b"not gzip"
+
+
+async def test_calls_and_other_service_messages_become_notices(
+    telegram: TelegramHarness, matrix_user: Any
+) -> None:
+    server = telegram.server
+    alice = server.create_user("+15550171", "Alice")
+    bob = server.create_user("+15550172", "Bob")
+    matrix = await matrix_user("alice")
+    await phone_login(matrix, telegram, alice)
+    server.send_message(bob, alice, "calling you")
+    dm, _ = await portal_from_message(matrix, telegram, "calling you")
+
+    missed = types.PhoneCallDiscardReasonMissed()
+    for action in (
+        types.MessageActionPhoneCall(call_id=1, reason=missed),
+        types.MessageActionPhoneCall(call_id=2, duration=125, video=True),
+        types.MessageActionScreenshotTaken(),
+        types.MessageActionHistoryClear(),  # nothing to say: not bridged
+        types.MessageActionSetMessagesTTL(period=86400),
+    ):
+        server.actions.send(bob, alice, action=action)
+    server.send_message(bob, alice, "after the calls")
+    await matrix.wait_for_message(dm, body="after the calls")
+    notices = [
+        (e["sender"], e["content"]["body"])
+        for e in matrix.timeline(dm)
+        if e["content"].get("msgtype") == "m.notice"
+    ]
+    ghost = telegram.ghost(bob)
+    assert notices == [
+        (ghost, "missed call"),
+        (ghost, "video call (2 min)"),
+        (ghost, "took a screenshot"),
+        (ghost, "set messages to auto-delete after 1 d"),
+    ]
