@@ -182,7 +182,11 @@ class IRCClient(
             channels = tuple((str(name), key) for name, key in meta.get("channels") or [])
             self.conn = IRCConnection(
                 self.network.connection_config(
-                    str(meta["nick"]), self.login.user_mxid, meta.get("sasl"), channels
+                    str(meta["nick"]),
+                    self.login.user_mxid,
+                    meta.get("sasl"),
+                    channels,
+                    meta.get("client_cert"),
                 )
             )
             self.conn.start()

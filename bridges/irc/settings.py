@@ -14,7 +14,9 @@ from dataclasses import dataclass, field
 from importlib import resources
 from typing import Any
 
+from .certs import certificate_file
 from .protocol import (
+    ClientCertificate,
     ConnectionConfig,
     FloodControl,
     ReconnectPolicy,
@@ -51,12 +53,16 @@ class NetworkSettings:
         realname: str,
         sasl: Mapping[str, Any] | None = None,
         channels: tuple[tuple[str, str | None], ...] = (),
+        client_cert: str | None = None,
     ) -> ConnectionConfig:
         """The protocol client's config for a user of this network. ``sasl`` is the
-        login's stored ``{"username", "password"}`` (SASL PLAIN), ``channels`` the
-        channels to join after every registration."""
+        login's stored ``{"username", "password"}`` (SASL PLAIN) or
+        ``{"mechanism": "EXTERNAL"}``, ``channels`` the channels to join after every
+        registration, ``client_cert`` the login's certificate (PEM) for CertFP."""
         credentials = None
-        if sasl:
+        if sasl and sasl.get("mechanism") == "EXTERNAL" and client_cert:
+            credentials = SaslCredentials("EXTERNAL")
+        elif sasl and sasl.get("password"):
             credentials = SaslCredentials(
                 "PLAIN", str(sasl.get("username") or nick), str(sasl.get("password") or "")
             )
@@ -65,6 +71,7 @@ class NetworkSettings:
             nick=nick,
             realname=realname,
             sasl=credentials,
+            client_cert=ClientCertificate(certificate_file(client_cert)) if client_cert else None,
             tls_verify=self.verify_tls,
             flood=self.flood,
             reconnect=self.reconnect,

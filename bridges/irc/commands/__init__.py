@@ -19,6 +19,7 @@ from ..client import IRCClient
 from .channel import kick_command, mode_command, topic_command
 from .chats import join_command, part_command, query_command
 from .connection import (
+    certfp_command,
     disconnect_command,
     nick_command,
     raw_command,
@@ -83,6 +84,13 @@ def network_commands(connector: IRCConnector) -> list[NetworkCommand]:
             0,
             "leave IRC until you send `reconnect` (your login and rooms stay)",
             "[network]",
+        ),
+        command(
+            "certfp",
+            certfp_command,
+            1,
+            "make your TLS client certificate, to log in with it (CertFP, SASL EXTERNAL)",
+            "[network] [external|remove]",
         ),
         NetworkCommand(
             "networks",

@@ -7,6 +7,7 @@ from datetime import UTC, datetime
 
 from bridgekit.network import BridgeError, CommandContext
 
+from ..certs import fingerprints, new_certificate
 from ..client import IRCClient
 from ..login import NICK_PATTERN
 from ..protocol import NickEvent, ReplyEvent, UnsafeLineError
@@ -112,4 +113,47 @@ async def disconnect_command(ctx: CommandContext, client: IRCClient, args: list[
     await ctx.reply(
         f"Disconnected from {client.network_name}. Your rooms stay; send `reconnect` to "
         "connect again and rejoin your channels."
+    )
+
+
+async def certfp_command(ctx: CommandContext, client: IRCClient, args: list[str]) -> None:
+    """Make (or show) the login's TLS client certificate for CertFP; ``external`` logs
+    in with it from then on (SASL EXTERNAL), ``remove`` forgets it."""
+    meta = client.login.metadata
+    action = args[0].lower() if args else ""
+    network = client.network_name
+    if action == "remove":
+        meta.pop("client_cert", None)
+        if (meta.get("sasl") or {}).get("mechanism") == "EXTERNAL":
+            meta.pop("sasl", None)
+        await client.login.save()
+        await ctx.reply(f"Forgot your client certificate for {network}; send `reconnect`.")
+        return
+    pem = meta.get("client_cert")
+    if action == "external":
+        if not pem:
+            await ctx.reply("You have no client certificate yet: send `certfp` first.")
+            return
+        meta["sasl"] = {"mechanism": "EXTERNAL"}  # and the stored password is gone
+        await client.login.save()
+        await ctx.reply(f"Logging in to {network} with your certificate (SASL EXTERNAL)…")
+        await client.reconnect()
+        return
+    if action:
+        await ctx.reply("Usage: `certfp`, `certfp external` or `certfp remove`.")
+        return
+    made = not pem
+    if not pem:
+        pem = new_certificate(f"{meta.get('nick', 'bridgekit')} on {network}")
+        meta["client_cert"] = pem
+        await client.login.save()
+    sha256, sha512 = fingerprints(pem)
+    await ctx.reply(
+        f"{'Made a' if made else 'Your'} client certificate for {network}.\n"
+        f"SHA-512 fingerprint: {sha512}\nSHA-256 fingerprint: {sha256}\n"
+        "1. Send `reconnect`: your connection then presents it.\n"
+        "2. Register it with the network's services: in your chat with NickServ "
+        "(`query NickServ`) send `CERT ADD` (it adds the certificate of your connection).\n"
+        "3. Send `certfp external` to log in with it from then on (SASL EXTERNAL), "
+        "without a password."
     )
