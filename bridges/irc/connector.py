@@ -13,6 +13,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from bridgekit.network import (
+    BridgeHandle,
     LoginFlow,
     LoginHandle,
     LoginID,
@@ -25,6 +26,7 @@ from bridgekit.network import (
 
 from .client import IRCClient
 from .commands import network_commands
+from .identd import Identd
 from .login import IRCLogin
 from .protocol import IRCConnection
 from .settings import IRCSettings, NetworkSettings, example_section
@@ -45,6 +47,9 @@ class IRCConnector(NetworkConnector):
         self._handed_over: dict[LoginID, IRCConnection] = {}
         #: The client of every loaded login (commands find theirs here).
         self.clients: dict[LoginID, IRCClient] = {}
+        self.identd: Identd | None = None
+        #: The port the ident server listens on (when it is on).
+        self.identd_port = 0
 
     def load_config(self, section: dict[str, Any]) -> None:
         super().load_config(section)
@@ -53,7 +58,19 @@ class IRCConnector(NetworkConnector):
     def get_commands(self) -> list[NetworkCommand]:
         return network_commands(self)
 
+    async def start(self, bridge: BridgeHandle) -> None:
+        await super().start(bridge)
+        if self.settings.identd is not None:
+            self.identd = Identd(self._connections)
+            self.identd_port = await self.identd.start(*self.settings.identd)
+
+    def _connections(self) -> list[IRCConnection]:
+        live = [c.conn for c in self.clients.values() if c.conn is not None]
+        return [*live, *self._handed_over.values()]
+
     async def stop(self) -> None:
+        if self.identd is not None:
+            await self.identd.stop()
         pending, self._handed_over = self._handed_over, {}
         await asyncio.gather(*(conn.stop(grace=0) for conn in pending.values()))
 

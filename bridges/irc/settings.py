@@ -90,6 +90,8 @@ class IRCSettings:
     power_levels: dict[str, int] = field(default_factory=lambda: dict(_DEFAULT_LEVELS))
     max_lines: int = 5
     backfill_limit: int = 100
+    #: Where the ident server listens (host, port), or ``None`` when it is off.
+    identd: tuple[str, int] | None = None
 
     @classmethod
     def parse(cls, section: Mapping[str, Any]) -> IRCSettings:
@@ -130,6 +132,7 @@ class IRCSettings:
             power_levels=power_levels,
             max_lines=_count(section, "max_lines", 5, minimum=1),
             backfill_limit=_count(section, "backfill_limit", 100, minimum=0),
+            identd=_identd(section.get("identd")),
         )
 
     def level_of(self, prefixes: str) -> int:
@@ -224,3 +227,16 @@ def _count(section: Mapping[str, Any], key: str, default: int, *, minimum: int) 
     if not isinstance(value, int) or isinstance(value, bool) or value < minimum:
         raise ValueError(f"config: network.{key} is {value!r}; use a whole number >= {minimum}.")
     return value
+
+
+def _identd(raw: Any) -> tuple[str, int] | None:
+    if raw is None:
+        return None
+    if not isinstance(raw, Mapping):
+        raise ValueError("config: network.identd must be a mapping (enabled, host, port).")
+    if not raw.get("enabled"):
+        return None
+    port = raw.get("port", 113)
+    if not isinstance(port, int) or isinstance(port, bool) or not 0 <= port <= 65535:
+        raise ValueError(f"config: network.identd.port is {port!r}; use a TCP port number.")
+    return str(raw.get("host") or "0.0.0.0"), port

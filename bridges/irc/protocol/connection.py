@@ -28,7 +28,7 @@ from .chathistory import TARGETS, HistoryCollector, Subcommand, by_time
 from .config import ConnectionConfig, ServerAddress
 from .errors import ChatHistoryError, FatalConnectionError, NotConnectedError
 from .messaging import Messaging
-from .registration import Registration
+from .registration import Registration, default_username
 from .safety import clean_text, encode_line
 from .sendqueue import SendQueue
 from .translate import Translator, members_of
@@ -79,6 +79,7 @@ class IRCConnection(Messaging):
         self._runner: asyncio.Task[None] | None = None
         self._connected = asyncio.Event()
         self._server: ServerAddress | None = None
+        self._ports: tuple[int, int] | None = None
         self._fatal: FatalConnectionError | None = None
         self._stopping = False
         self._ended = False
@@ -181,6 +182,17 @@ class IRCConnection(Messaging):
         return self._server
 
     @property
+    def ports(self) -> tuple[int, int] | None:
+        """The local and the remote TCP port of the current (or last) connection, as an
+        ident server is asked about them."""
+        return self._ports
+
+    @property
+    def ident(self) -> str:
+        """The user name this connection registers with (``USER``)."""
+        return self.config.username or default_username(self.config.nick)
+
+    @property
     def isupport(self) -> Mapping[str, str | None]:
         """The server's raw ISUPPORT tokens."""
         return dict(self._state.isupport.raw)
@@ -260,6 +272,7 @@ class IRCConnection(Messaging):
         self._server = server
         log.info("connecting to %s as %s", server, self._desired_nick)
         reader, writer = await open_stream(self.config, server)
+        self._ports = _ports(writer)
         self._state = ircstates.Server(server.host)
         self._translator = Translator(self._state)
         self._registration = Registration(self.config, self._state, self._desired_nick, self._rng)
@@ -531,3 +544,10 @@ def _known_casemapping(line: irctokens.Line) -> irctokens.Line:
 
 def _now() -> datetime:
     return datetime.now(UTC)
+
+
+def _ports(writer: asyncio.StreamWriter) -> tuple[int, int] | None:
+    local, remote = writer.get_extra_info("sockname"), writer.get_extra_info("peername")
+    if isinstance(local, tuple) and isinstance(remote, tuple):
+        return int(local[1]), int(remote[1])
+    return None
