@@ -46,6 +46,8 @@ class NetworkSettings:
     verify_tls: bool = True
     flood: FloodControl = field(default_factory=FloodControl)
     reconnect: ReconnectPolicy = field(default_factory=ReconnectPolicy)
+    #: A SOCKS or HTTP proxy to reach the network through (``socks5://host:port``).
+    proxy: str | None = field(default=None, repr=False)
 
     def connection_config(
         self,
@@ -73,6 +75,7 @@ class NetworkSettings:
             sasl=credentials,
             client_cert=ClientCertificate(certificate_file(client_cert)) if client_cert else None,
             tls_verify=self.verify_tls,
+            proxy=self.proxy,
             flood=self.flood,
             reconnect=self.reconnect,
             channels=channels,
@@ -171,7 +174,22 @@ def _network(
         verify_tls=bool(raw.get("verify_tls", True)),
         flood=_flood(raw.get("flood"), f"{where}.flood", default_flood),
         reconnect=_reconnect(raw.get("reconnect"), f"{where}.reconnect", default_reconnect),
+        proxy=_proxy(raw.get("proxy"), f"{where}.proxy"),
     )
+
+
+_PROXY = re.compile(r"^(socks4|socks5|http)://([^:@/]+(:[^@/]*)?@)?[^/:@]+:\d{1,5}/?$")
+
+
+def _proxy(raw: Any, where: str) -> str | None:
+    if raw is None or raw == "":
+        return None
+    if not isinstance(raw, str) or not _PROXY.match(raw):
+        raise ValueError(
+            f"config: {where} must be a proxy URL such as socks5://127.0.0.1:1080 "
+            "(socks4, socks5 or http; user:password@ before the host if needed)."
+        )
+    return raw
 
 
 def _server(raw: Any, where: str) -> ServerAddress:
