@@ -10,6 +10,7 @@ the login logged out.
 from __future__ import annotations
 
 import logging
+import re
 from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any, TypeVar
 
@@ -139,6 +140,12 @@ class MatrixToTelegram:
                     )
 
                 sent = await self._send_once(msg, chat, "sending a file", send_file, text)
+        elif (point := _geo_point(msg)) is not None:
+
+            async def send_location() -> Any:
+                return await client.send_file(peer, point, reply_to=reply_to)
+
+            sent = await self._send_once(msg, chat, "sending a location", send_location, "")
         else:
             body = msg.body
             if msg.msgtype == "m.emote":
@@ -404,6 +411,22 @@ def _explain(error: errors.RPCError) -> str:
 
 def _ms(date: Any) -> int | None:
     return int(date.timestamp() * 1000) if date is not None else None
+
+
+_GEO_URI = re.compile(r"^geo:(-?\d+(?:\.\d+)?),(-?\d+(?:\.\d+)?)(?:[,;].*)?$")
+
+
+def _geo_point(msg: MatrixMessage) -> Any | None:
+    """A Matrix location (``m.location`` with a ``geo:`` URI) as Telegram's geo point."""
+    if msg.msgtype != "m.location":
+        return None
+    match = _GEO_URI.match(str(msg.content.get("geo_uri") or ""))
+    if match is None:
+        raise BridgeError("This location has no usable geo: URI to send to Telegram.")
+    lat, long = float(match.group(1)), float(match.group(2))
+    if not (-90 <= lat <= 90 and -180 <= long <= 180):
+        raise BridgeError("This location is not on Earth: Telegram wants real coordinates.")
+    return types.InputMediaGeoPoint(types.InputGeoPoint(lat=lat, long=long))
 
 
 def _is_voice(msg: MatrixMessage) -> bool:

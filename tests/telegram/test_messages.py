@@ -17,7 +17,7 @@ from bridges.telegram import waveform
 from tests.lottie import is_red, tgs
 from tests.servers.telegram import Post, User
 
-from .conftest import TelegramHarness, eventually, phone_login, portal_from_message
+from .conftest import TelegramHarness, eventually, phone_login, portal_from_message, wait_notice
 
 
 def png(width: int = 3, height: int = 2) -> bytes:
@@ -542,3 +542,35 @@ async def test_calls_and_other_service_messages_become_notices(
         (ghost, "took a screenshot"),
         (ghost, "set messages to auto-delete after 1 d"),
     ]
+
+
+async def test_a_matrix_location_becomes_a_telegram_location(
+    telegram: TelegramHarness, matrix_user: Any
+) -> None:
+    server = telegram.server
+    alice = server.create_user("+15550181", "Alice")
+    bob = server.create_user("+15550182", "Bob")
+    matrix = await matrix_user("alice")
+    await phone_login(matrix, telegram, alice)
+    server.send_message(bob, alice, "where are you?")
+    dm, _ = await portal_from_message(matrix, telegram, "where are you?")
+
+    location = {"msgtype": "m.location", "body": "Here", "geo_uri": "geo:52.52,13.405;u=20"}
+    await matrix.send_event(dm, "m.room.message", location)
+
+    def geo_posts() -> list[Post]:
+        return [
+            p
+            for p in server.messages(bob, alice)
+            if p.sender is alice and isinstance(p.media, types.MessageMediaGeo)
+        ]
+
+    async def arrived() -> bool:
+        return bool(geo_posts())
+
+    await eventually(arrived)
+    point = geo_posts()[0].media.geo
+    assert (point.lat, point.long) == (52.52, 13.405)
+
+    await matrix.send_event(dm, "m.room.message", {**location, "geo_uri": "geo:200,13"})
+    await wait_notice(matrix, dm, telegram.bot, "This location is not on Earth")
