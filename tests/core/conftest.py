@@ -57,8 +57,9 @@ async def wait_notice(client: MatrixTestClient, room_id: str, sender: str, text:
         )
 
     # Generous: the suite shares one homeserver, which may first replay transactions an
-    # earlier test's bridge (same registration) did not take before it stopped.
-    return await client.wait_for_event(room_id, matches, timeout=30)
+    # earlier test's bridge (same registration) did not take before it stopped, and
+    # Synapse can hold an event queued during that replay until the next one comes.
+    return await client.wait_for_event(room_id, matches, timeout=60)
 
 
 async def open_management_room(client: MatrixTestClient, harness: Harness) -> str:

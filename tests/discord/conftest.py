@@ -165,7 +165,7 @@ async def wait_notice(client: MatrixTestClient, room_id: str, sender: str, text:
             and text in content.get("body", "")
         )
 
-    return await client.wait_for_event(room_id, matches, timeout=30)
+    return await client.wait_for_event(room_id, matches, timeout=60)
 
 
 async def wait_until(condition: Callable[[], Any], timeout: float = 20.0) -> Any:

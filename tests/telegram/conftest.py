@@ -142,7 +142,7 @@ async def wait_notice(
             and text in content.get("body", "")
         )
 
-    return await client.wait_for_event(room_id, matches, timeout=30)
+    return await client.wait_for_event(room_id, matches, timeout=60)
 
 
 async def say(
