@@ -7,7 +7,7 @@ import logging
 from typing import TYPE_CHECKING, Any
 
 from mautrix.appservice import IntentAPI
-from mautrix.errors import MNotFound
+from mautrix.errors import MatrixRequestError, MNotFound
 from mautrix.types import EventID, EventType, PresenceState, RoomID
 
 from ..network.content import ConvertedMessage, MediaTooLarge, MediaUploader
@@ -205,14 +205,25 @@ async def _message(portal: Portal, event: RemoteMessage, source: UserLogin) -> b
             relates = {"m.in_reply_to": {"event_id": reply_to.mxid}}
         if relates:
             content["m.relates_to"] = relates
-        event_id = await bridge.send_as(
-            intent,
-            room_id,
-            EventType.find(part.event_type),
-            content,
-            timestamp,
-            txn_id=_txn_id(portal, "msg", event.id, part.part_id),
-        )
+        txn_id = _txn_id(portal, "msg", event.id, part.part_id)
+        try:
+            event_id = await bridge.send_as(
+                intent, room_id, EventType.find(part.event_type), content, timestamp, txn_id
+            )
+        except MatrixRequestError as e:
+            if temporarily_unavailable(e) or e.http_status == 429:
+                raise  # retried
+            # The homeserver will never take this part (too large, say): a notice takes
+            # its place, so that the gap is visible and the message is not retried.
+            log.warning("The homeserver refused part of %s: %s", event.describe(), e)
+            notice = {
+                "msgtype": "m.notice",
+                "body": f"A message here could not be bridged: the homeserver refused it "
+                f"({e.errcode or e.http_status}).",
+            }
+            event_id = await bridge.send_as(
+                intent, room_id, EventType.ROOM_MESSAGE, notice, timestamp, f"{txn_id}n"
+            )
         records.append(
             MessageRecord(
                 id=event.id,

@@ -370,3 +370,33 @@ async def test_a_long_catch_up_is_reported_in_the_management_room(
     history = reversed(await alice.get_messages(room_id, limit=200))
     bodies = [e["content"]["body"] for e in history if "missed" in e["content"].get("body", "")]
     assert bodies == [f"missed {n}" for n in range(60)]
+
+
+async def test_a_message_the_homeserver_refuses_leaves_a_notice(
+    loopback: Harness, matrix_user: Any
+) -> None:
+    alice = await matrix_user("alice")
+    await log_in(alice, loopback, "alice")
+    world = loopback.world
+    world.add_account("bob", "x")
+    world.add_chat("g1", "Group", ["alice", "bob"])
+    await world.send_message("g1", "bob", "first")
+    room_id = await alice.wait_for_invite()
+    await alice.join(room_id)
+
+    login = loopback.bridge.logins["loopback-alice"]  # type: ignore[index]
+    bob = EventSender(RemoteUserID("bob"))
+    huge = RemoteMessage.text(PortalKey(PortalID("g1")), bob, MessageID("huge1"), "x" * 70_000)
+    await login.queue_remote_event(huge)
+    notice = await alice.wait_for_event(
+        room_id, lambda e: "could not be bridged" in e["content"].get("body", "")
+    )
+    assert notice["sender"] == loopback.ghost("bob")
+    assert "the homeserver refused it (M_TOO_LARGE)" in notice["content"]["body"]
+    # The message is mapped to the notice: offered again, nothing more arrives, and
+    # what follows is bridged as usual.
+    await login.queue_remote_event(huge)
+    await world.send_message("g1", "bob", "after the big one")
+    await alice.wait_for_message(room_id, body="after the big one")
+    notices = [e for e in alice.timeline(room_id) if "could not be bridged" in str(e["content"])]
+    assert len(notices) == 1
