@@ -93,6 +93,10 @@ def _check_config(config: Config, registration: Path) -> int:
     return 1 if failed else 0
 
 
+#: The placeholder server name of the example config.
+_EXAMPLE_DOMAIN = "example.org"
+
+
 def main(factory: ConnectorFactory | None = None, argv: list[str] | None = None) -> None:
     """Command-line entry point of a bridge."""
     parser = argparse.ArgumentParser(description="Run a bridgekit bridge.")
@@ -126,6 +130,14 @@ def main(factory: ConnectorFactory | None = None, argv: list[str] | None = None)
                 f"Wrote {args.registration}. Add its path to app_service_config_files in your "
                 "homeserver's config, restart the homeserver, then start the bridge."
             )
+            written = Config.load(args.config, _example(connector))
+            written.apply_env(os.environ)
+            if written.get("homeserver.domain") == _EXAMPLE_DOMAIN:
+                print(
+                    f"Note: homeserver.domain is still {_EXAMPLE_DOMAIN}, the example's. If your "
+                    "server name (the part after the colon in your user IDs) differs, set it "
+                    "and run -g again: the registration's user namespaces depend on it."
+                )
             sys.exit(0)
         config = Config.load(args.config, _example(connector))
         config.apply_env(os.environ)

@@ -43,6 +43,13 @@ def test_first_run_writes_config_then_g_writes_registration(tmp_path: Path) -> N
     assert registration["rate_limited"] is False
     regexes = [ns["regex"] for ns in registration["namespaces"]["users"]]
     assert regexes == [r"@loopbackbot:example\.org", r"@loopback_.+:example\.org"]
+    # The example's placeholder server name is pointed out; a real one is not.
+    assert "homeserver.domain is still example.org" in second.stdout
+    config_file = tmp_path / "config.yaml"
+    config_file.write_text(config_file.read_text().replace("domain: example.org", "domain: my.hs"))
+    third = _cli(tmp_path, "-g")
+    assert third.returncode == 0, third.stderr
+    assert "homeserver.domain is still" not in third.stdout
 
     # The homeserver accepts the generated registration.
     synapse = SynapseServer(tmp_path / "hs", [registration], server_name="example.org")
