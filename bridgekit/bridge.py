@@ -6,7 +6,7 @@ import asyncio
 import logging
 import re
 import time
-from typing import Any, BinaryIO, cast
+from typing import TYPE_CHECKING, Any, BinaryIO, cast
 
 import aiohttp
 from mautrix.appservice import IntentAPI
@@ -43,7 +43,6 @@ from .db import (
 from .db.errors import explain_database_error
 from .ghost import Ghost
 from .matrix.appservice import BridgeAppService
-from .matrix.encryption import Encryption
 from .matrix.handler import MatrixHandler
 from .media import MediaLinks, decrypt_in_place, fetch_capped
 from .metrics import BridgeMetrics
@@ -57,6 +56,9 @@ from .portal import Portal
 from .provisioning import setup_provisioning
 from .user import Permission, User
 from .user_login import UserLogin
+
+if TYPE_CHECKING:
+    from .matrix.encryption import Encryption
 
 log = logging.getLogger("bridgekit.bridge")
 
@@ -132,7 +134,12 @@ class Bridge:
         register_network_commands(self.commands, connector.get_commands())
         self.matrix = MatrixHandler(self)
         self.encryption_default = self.encryption_enabled and bool(config.get("encryption.default"))
-        self.encryption: Encryption | None = Encryption(self) if self.encryption_enabled else None
+        self.encryption: Encryption | None = None
+        if self.encryption_enabled:
+            # Imported only when needed: the crypto libraries take memory.
+            from .matrix.encryption import Encryption as _Encryption
+
+            self.encryption = _Encryption(self)
         self.stopping = False
         self.max_media_size: int = int(config.get("bridge.max_media_size", 50 * 1024 * 1024))
         self.media_links = MediaLinks(
@@ -508,7 +515,8 @@ class Bridge:
         if not encrypted:
             mxc = await intent.upload_media(data, mime_type=mimetype, filename=filename)
             return {"url": str(mxc)}
-        ciphertext, file = Encryption.encrypt_file(data)
+        assert self.encryption is not None
+        ciphertext, file = self.encryption.encrypt_file(data)
         mxc = await intent.upload_media(ciphertext, mime_type="application/octet-stream")
         file["url"] = str(mxc)
         return {"file": file}

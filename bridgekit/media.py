@@ -30,7 +30,6 @@ from urllib.parse import quote
 
 import aiohttp
 from aiohttp import web
-from mautrix.crypto.attachments import decrypt_attachment
 from mautrix.types import ContentURI
 
 from .network.content import MediaTooLarge
@@ -154,6 +153,8 @@ def decrypt_in_place(out: BinaryIO, start: int, size: int, file: dict[str, Any])
     """Decrypt the ``size`` bytes of an encrypted attachment written to ``out`` from
     ``start`` (checking their hash), without a second copy in memory: a file on disk is
     mapped, an in-memory buffer used as it is."""
+    from mautrix.crypto.attachments import decrypt_attachment
+
     if size == 0:
         decrypt_attachment(b"", file["key"]["k"], file["hashes"]["sha256"], file["iv"])
         return
@@ -167,6 +168,8 @@ def decrypt_in_place(out: BinaryIO, start: int, size: int, file: dict[str, Any])
 
 
 def _decrypt(view: memoryview, file: dict[str, Any]) -> None:
+    from mautrix.crypto.attachments import decrypt_attachment
+
     try:
         decrypt_attachment(
             view, file["key"]["k"], file["hashes"]["sha256"], file["iv"], inplace=True

@@ -42,6 +42,8 @@ from mautrix.types import (
     UserID,
 )
 
+from .failures import DecryptionFailed
+
 if TYPE_CHECKING:
     from ..bridge import Bridge
 
@@ -49,10 +51,6 @@ log = logging.getLogger("bridgekit.encryption")
 
 PICKLE_KEY = "bridgekit.e2ee"
 MEGOLM = "m.megolm.v1.aes-sha2"
-
-
-class DecryptionFailed(Exception):
-    """An event could not be decrypted (the message says why, for the user)."""
 
 
 class Encryption:

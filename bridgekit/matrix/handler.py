@@ -29,7 +29,7 @@ from mautrix.types import (
 from ..retry import retry_while_unavailable
 from ..serial import SerialQueue
 from ..user import Permission
-from .encryption import DecryptionFailed
+from .failures import DecryptionFailed
 
 if TYPE_CHECKING:
     from ..bridge import Bridge

@@ -15,17 +15,18 @@ import os
 import tempfile
 from pathlib import Path
 
-from cryptography import x509
-from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec
-from cryptography.x509.oid import NameOID
-
 _VALID_FOR = datetime.timedelta(days=3650)
 _directory: Path | None = None
 
 
 def new_certificate(name: str) -> str:
     """A new self-signed client certificate and its key, as one PEM text."""
+    # cryptography is imported when it is needed: most bridges never make a certificate.
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+
     key = ec.generate_private_key(ec.SECP256R1())
     subject = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, name[:64] or "bridgekit")])
     now = datetime.datetime.now(datetime.UTC)
@@ -50,6 +51,9 @@ def new_certificate(name: str) -> str:
 def fingerprints(pem: str) -> tuple[str, str]:
     """The certificate's SHA-256 and SHA-512 fingerprints (lowercase hex), the two
     that IRC services use."""
+    from cryptography import x509
+    from cryptography.hazmat.primitives import serialization
+
     der = x509.load_pem_x509_certificate(pem.encode()).public_bytes(serialization.Encoding.DER)
     return hashlib.sha256(der).hexdigest(), hashlib.sha512(der).hexdigest()
 
