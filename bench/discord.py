@@ -34,7 +34,7 @@ from bridgekit.testing.synapse import SynapseServer
 from bridges.discord.connector import DiscordConnector
 from tests.servers.discord import DiscordTestServer, Intents
 
-from .bridge_thread import BridgeThread, CpuMeter
+from .bridge_thread import BridgeThread
 from .ceilings import SILENCE_TIMEOUT, ceiling_registration, matrix_ceilings, new_tag
 from .common import (
     Result,
@@ -45,9 +45,9 @@ from .common import (
     report,
     rss_mb,
     setup_logging,
-    summarize,
     table,
 )
+from .scenarios import by_name, matrix_burst, say, server_burst
 
 PACE = 0.2
 
@@ -67,28 +67,14 @@ def _time_arrivals(server: DiscordTestServer, receiver: SyncReceiver, author_id:
     server.send_message = send_message  # type: ignore[method-assign]
 
 
-async def _say(client: MatrixTestClient, room: str, bot: str, text: str, expect: str) -> None:
-    seen = {e.get("event_id") for e in client.timeline(room)}
-    await client.send_text(room, text)
-    await client.wait_for_event(
-        room,
-        lambda e: (
-            e.get("sender") == bot
-            and e.get("event_id") not in seen
-            and expect in e.get("content", {}).get("body", "")
-        ),
-        timeout=30,
-    )
-
-
 async def log_in(client: MatrixTestClient, bot: str, token: str, bridge: Bridge) -> None:
     """The bot-token login through the bot, then until the gateway is up."""
     room = await client.create_room(invite=[bot], is_direct=True)
     await client.wait_for_event(
         room, lambda e: "management room" in e.get("content", {}).get("body", ""), timeout=30
     )
-    await _say(client, room, bot, "login", "send your bot token")
-    await _say(client, room, bot, token, "Successfully logged in")
+    await say(client, room, bot, "login", "send your bot token")
+    await say(client, room, bot, token, "Successfully logged in")
     for _ in range(300):
         if all(login.state == BridgeStateEvent.CONNECTED for login in bridge.logins.values()):
             return
@@ -96,60 +82,14 @@ async def log_in(client: MatrixTestClient, bot: str, token: str, bridge: Bridge)
     raise TimeoutError("the Discord login did not connect")
 
 
-async def discord_burst(
-    name: str,
-    server: DiscordTestServer,
-    author: Any,
-    channel: Any,
-    receiver: SyncReceiver,
-    n: int,
-    pace: float | None = None,
-) -> Result:
-    """N messages from ``author`` in ``channel``, read off /sync."""
-    tag = new_tag("d")
-    arrivals = receiver.arrivals(tag)
-    send_times: dict[int, float] = {}
-    meter = CpuMeter()
-    for seq in range(n):
-        send_times[seq] = time.monotonic()
-        server.send_message(author, channel, body(tag, seq))
-        await asyncio.sleep(pace if pace else 0)  # the gateway pushes from this loop
-    await arrivals.wait(n, SILENCE_TIMEOUT)
-    return summarize(name, send_times, arrivals, cpu_seconds=meter.seconds())
-
-
-async def matrix_burst(
-    name: str, client: MatrixTestClient, room: str, receiver: SyncReceiver, n: int, in_flight: int
-) -> Result:
-    """The Matrix user sends N into ``room``; timed when Discord stores them."""
-    tag = new_tag("m")
-    arrivals = receiver.arrivals(f"dc:{tag}")
-    send_times: dict[int, float] = {}
-    gate = asyncio.Semaphore(in_flight)
-
-    async def one(seq: int) -> None:
-        async with gate:
-            send_times[seq] = time.monotonic()
-            await client.send_text(room, body(tag, seq))
-
-    meter = CpuMeter()
-    await asyncio.gather(*(one(seq) for seq in range(n)))
-    await arrivals.wait(n, SILENCE_TIMEOUT)
-    return summarize(name, send_times, arrivals, cpu_seconds=meter.seconds())
-
-
-def _by_name(results: list[Result], prefix: str) -> Result:
-    return next(r for r in results if r.name.startswith(prefix))
-
-
 def assess(results: list[Result]) -> dict[str, str]:
     """Each bridge row as a ratio to its ceiling."""
-    seq = _by_name(results, "appservice send, sequential")
-    paced = _by_name(results, "appservice send, paced")
-    local = _by_name(results, "matrix local user")
-    burst = _by_name(results, "Discord → Matrix, burst")
-    dc_paced = _by_name(results, "Discord → Matrix, paced")
-    m2d = _by_name(results, "Matrix → Discord, sequential")
+    seq = by_name(results, "appservice send, sequential")
+    paced = by_name(results, "appservice send, paced")
+    local = by_name(results, "matrix local user")
+    burst = by_name(results, "Discord → Matrix, burst")
+    dc_paced = by_name(results, "Discord → Matrix, paced")
+    m2d = by_name(results, "Matrix → Discord, sequential")
     return {
         burst.name: f"{burst.rate / seq.rate:.2f}x of AS sequential",
         dc_paced.name: f"{dc_paced.p50 - paced.p50:+.1f} ms p50 over AS paced",
@@ -207,26 +147,24 @@ async def run(workdir: Path, n: int, paced_n: int) -> tuple[list[Result], str]:
                 paced_n,
                 PACE,
             )
-            results.append(
-                await discord_burst("Discord → Matrix, burst", server, dalia, general, receiver, n)
-            )
-            results.append(
-                await discord_burst(
-                    f"Discord → Matrix, paced {1 / PACE:g}/s",
-                    server,
-                    dalia,
-                    general,
-                    receiver,
-                    paced_n,
-                    PACE,
-                )
-            )
-            results.append(
-                await matrix_burst("Matrix → Discord, sequential", client, room, receiver, n, 1)
-            )
-            results.append(
-                await matrix_burst("Matrix → Discord, 8 in flight", client, room, receiver, n, 8)
-            )
+
+            def from_dalia(text: str) -> object:
+                return server.send_message(dalia, general, text)
+
+            def to_discord(tag: str) -> str:
+                return f"dc:{tag}"
+
+            paced = f"Discord → Matrix, paced {1 / PACE:g}/s"
+            results += [
+                await server_burst("Discord → Matrix, burst", from_dalia, receiver, n),
+                await server_burst(paced, from_dalia, receiver, paced_n, PACE),
+                await matrix_burst(
+                    "Matrix → Discord, sequential", client, room, receiver, n, 1, to_discord
+                ),
+                await matrix_burst(
+                    "Matrix → Discord, 8 in flight", client, room, receiver, n, 8, to_discord
+                ),
+            ]
         note = (
             f"Process RSS after the run (bridge, Discord test server, driver): "
             f"{rss_mb():.0f} MB. CPU s/1000 is the bridge thread's (and its workers')."

@@ -48,6 +48,7 @@ from .common import (
     summarize,
     table,
 )
+from .scenarios import by_name, matrix_burst
 
 PACE = 0.2
 
@@ -155,49 +156,20 @@ async def remote_burst(
     return summarize(name, send_times, arrivals, cpu_seconds=meter.seconds(), groups=len(chats))
 
 
-async def matrix_burst(
-    name: str,
-    client: MatrixTestClient,
-    room: str,
-    receiver: SyncReceiver,
-    n: int,
-    in_flight: int,
-) -> Result:
-    """The Matrix user sends N into ``room``; timed when the loopback network gets them."""
-    tag = new_tag("m")
-    arrivals = receiver.arrivals(network_tag(tag))
-    send_times: dict[int, float] = {}
-    gate = asyncio.Semaphore(in_flight)
-
-    async def one(seq: int) -> None:
-        async with gate:
-            send_times[seq] = time.monotonic()
-            await client.send_text(room, body(tag, seq))
-
-    meter = CpuMeter()
-    await asyncio.gather(*(one(seq) for seq in range(n)))
-    await arrivals.wait(n, SILENCE_TIMEOUT)
-    return summarize(name, send_times, arrivals, cpu_seconds=meter.seconds())
-
-
 def _ratio(value: float, ceiling: float) -> str:
     return f"{value / ceiling:.2f}x" if ceiling else "-"
 
 
-def _by_name(results: list[Result], prefix: str) -> Result:
-    return next(r for r in results if r.name.startswith(prefix))
-
-
 def assess(results: list[Result], bridge_rss: float) -> tuple[dict[str, str], str]:
     """Ratios per scenario and the targets section."""
-    seq = _by_name(results, "appservice send, sequential")
-    par = _by_name(results, "appservice send, 8 in flight")
-    paced = _by_name(results, "appservice send, paced")
-    local = _by_name(results, "matrix local user")
-    one = _by_name(results, "loopback → Matrix, 1 portal, burst")
+    seq = by_name(results, "appservice send, sequential")
+    par = by_name(results, "appservice send, 8 in flight")
+    paced = by_name(results, "appservice send, paced")
+    local = by_name(results, "matrix local user")
+    one = by_name(results, "loopback → Matrix, 1 portal, burst")
     many = next(r for r in results if "portals, burst" in r.name)
-    bridge_paced = _by_name(results, "loopback → Matrix, 1 portal, paced")
-    m2n = _by_name(results, "Matrix → loopback, sequential")
+    bridge_paced = by_name(results, "loopback → Matrix, 1 portal, paced")
+    m2n = by_name(results, "Matrix → loopback, sequential")
     ratios = {
         one.name: _ratio(one.rate, seq.rate) + " of AS sequential",
         many.name: _ratio(many.rate, par.rate) + " of AS 8 in flight",
@@ -307,11 +279,13 @@ async def run(workdir: Path, n: int, paced_n: int, portals: int) -> tuple[list[R
                 )
             )
             results.append(
-                await matrix_burst("Matrix → loopback, sequential", alice, room_one, receiver, n, 1)
+                await matrix_burst(
+                    "Matrix → loopback, sequential", alice, room_one, receiver, n, 1, network_tag
+                )
             )
             results.append(
                 await matrix_burst(
-                    "Matrix → loopback, 8 in flight", alice, room_one, receiver, n, 8
+                    "Matrix → loopback, 8 in flight", alice, room_one, receiver, n, 8, network_tag
                 )
             )
         ratios, targets = assess(results, rss_mb())

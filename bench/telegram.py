@@ -32,7 +32,7 @@ from bridgekit.testing.synapse import SynapseServer
 from bridges.telegram.connector import TelegramConnector
 from tests.servers.telegram import TelegramTestServer, User
 
-from .bridge_thread import BridgeThread, CpuMeter
+from .bridge_thread import BridgeThread
 from .ceilings import SILENCE_TIMEOUT, ceiling_registration, matrix_ceilings, new_tag
 from .common import (
     Result,
@@ -43,9 +43,9 @@ from .common import (
     report,
     rss_mb,
     setup_logging,
-    summarize,
     table,
 )
+from .scenarios import by_name, matrix_burst, say, server_burst
 
 PACE = 0.2
 API_ID = 12345
@@ -78,85 +78,25 @@ def _time_arrivals(server: TelegramTestServer, receiver: SyncReceiver, author: U
     server.actions.send = send  # type: ignore[method-assign]
 
 
-async def _say(client: MatrixTestClient, room: str, bot: str, text: str, expect: str) -> None:
-    seen = {e.get("event_id") for e in client.timeline(room)}
-    await client.send_text(room, text)
-    await client.wait_for_event(
-        room,
-        lambda e: (
-            e.get("sender") == bot
-            and e.get("event_id") not in seen
-            and expect in e.get("content", {}).get("body", "")
-        ),
-        timeout=30,
-    )
-
-
 async def log_in(client: MatrixTestClient, bot: str, server: TelegramTestServer, me: User) -> None:
     """The phone login through the bot."""
     room = await client.create_room(invite=[bot], is_direct=True)
     await client.wait_for_event(
         room, lambda e: "management room" in e.get("content", {}).get("body", ""), timeout=30
     )
-    await _say(client, room, bot, "login phone", "send your phone number")
-    await _say(client, room, bot, str(me.phone), "send your login code")
-    await _say(client, room, bot, server.login_code(me.phone), "Successfully logged in")
-
-
-async def telegram_burst(
-    name: str,
-    server: TelegramTestServer,
-    sender: User,
-    to: User,
-    receiver: SyncReceiver,
-    n: int,
-    pace: float | None = None,
-) -> Result:
-    """N messages from ``sender`` to ``to`` on Telegram, read off /sync."""
-    tag = new_tag("t")
-    arrivals = receiver.arrivals(tag)
-    send_times: dict[int, float] = {}
-    meter = CpuMeter()
-    for seq in range(n):
-        send_times[seq] = time.monotonic()
-        server.send_message(sender, to, body(tag, seq))
-        await asyncio.sleep(pace if pace else 0)  # the server pushes from this loop
-    await arrivals.wait(n, SILENCE_TIMEOUT)
-    return summarize(name, send_times, arrivals, cpu_seconds=meter.seconds())
-
-
-async def matrix_burst(
-    name: str, client: MatrixTestClient, room: str, receiver: SyncReceiver, n: int, in_flight: int
-) -> Result:
-    """The Matrix user sends N into ``room``; timed when Telegram stores them."""
-    tag = new_tag("m")
-    arrivals = receiver.arrivals(f"tg:{tag}")
-    send_times: dict[int, float] = {}
-    gate = asyncio.Semaphore(in_flight)
-
-    async def one(seq: int) -> None:
-        async with gate:
-            send_times[seq] = time.monotonic()
-            await client.send_text(room, body(tag, seq))
-
-    meter = CpuMeter()
-    await asyncio.gather(*(one(seq) for seq in range(n)))
-    await arrivals.wait(n, SILENCE_TIMEOUT)
-    return summarize(name, send_times, arrivals, cpu_seconds=meter.seconds())
-
-
-def _by_name(results: list[Result], prefix: str) -> Result:
-    return next(r for r in results if r.name.startswith(prefix))
+    await say(client, room, bot, "login phone", "send your phone number")
+    await say(client, room, bot, str(me.phone), "send your login code")
+    await say(client, room, bot, server.login_code(me.phone), "Successfully logged in")
 
 
 def assess(results: list[Result]) -> dict[str, str]:
     """Each bridge row as a ratio to its ceiling."""
-    seq = _by_name(results, "appservice send, sequential")
-    paced = _by_name(results, "appservice send, paced")
-    local = _by_name(results, "matrix local user")
-    burst = _by_name(results, "Telegram → Matrix, burst")
-    tg_paced = _by_name(results, "Telegram → Matrix, paced")
-    m2t = _by_name(results, "Matrix → Telegram, sequential")
+    seq = by_name(results, "appservice send, sequential")
+    paced = by_name(results, "appservice send, paced")
+    local = by_name(results, "matrix local user")
+    burst = by_name(results, "Telegram → Matrix, burst")
+    tg_paced = by_name(results, "Telegram → Matrix, paced")
+    m2t = by_name(results, "Matrix → Telegram, sequential")
     return {
         burst.name: f"{burst.rate / seq.rate:.2f}x of AS sequential",
         tg_paced.name: f"{tg_paced.p50 - paced.p50:+.1f} ms p50 over AS paced",
@@ -207,32 +147,24 @@ async def run(workdir: Path, n: int, paced_n: int) -> tuple[list[Result], str]:
                     paced_n,
                     PACE,
                 )
-                results.append(
-                    await telegram_burst(
-                        "Telegram → Matrix, burst", server, bob, alice, receiver, n
-                    )
-                )
-                results.append(
-                    await telegram_burst(
-                        f"Telegram → Matrix, paced {1 / PACE:g}/s",
-                        server,
-                        bob,
-                        alice,
-                        receiver,
-                        paced_n,
-                        PACE,
-                    )
-                )
-                results.append(
+
+                def from_bob(text: str) -> object:
+                    return server.send_message(bob, alice, text)
+
+                def to_telegram(tag: str) -> str:
+                    return f"tg:{tag}"
+
+                paced = f"Telegram → Matrix, paced {1 / PACE:g}/s"
+                results += [
+                    await server_burst("Telegram → Matrix, burst", from_bob, receiver, n),
+                    await server_burst(paced, from_bob, receiver, paced_n, PACE),
                     await matrix_burst(
-                        "Matrix → Telegram, sequential", client, room, receiver, n, 1
-                    )
-                )
-                results.append(
+                        "Matrix → Telegram, sequential", client, room, receiver, n, 1, to_telegram
+                    ),
                     await matrix_burst(
-                        "Matrix → Telegram, 8 in flight", client, room, receiver, n, 8
-                    )
-                )
+                        "Matrix → Telegram, 8 in flight", client, room, receiver, n, 8, to_telegram
+                    ),
+                ]
             note = (
                 f"Process RSS after the run (bridge, Telegram test server, driver): "
                 f"{rss_mb():.0f} MB. CPU s/1000 is the bridge thread's (and its workers')."

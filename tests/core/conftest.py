@@ -87,3 +87,15 @@ async def log_in(
         await client.send_text(room_id, code)
     await wait_notice(client, room_id, harness.bot, "Successfully logged in")
     return room_id
+
+
+async def group_with_bob(client: Any, harness: Harness, first: str) -> str:
+    """A loopback chat ``g1`` ("Group") of the logged-in ``alice`` and ``bob``, whose
+    message ``first`` makes its portal; the client (plain or E2EE) joins it. Returns
+    the room."""
+    harness.world.add_account("bob", "x")
+    harness.world.add_chat("g1", "Group", ["alice", "bob"])
+    await harness.world.send_message("g1", "bob", first)
+    room_id = await client.wait_for_invite()
+    await client.join(room_id)
+    return room_id

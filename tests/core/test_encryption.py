@@ -15,7 +15,7 @@ from bridgekit.testing.bridge import BridgeSetup, run_bridge
 from bridgekit.testing.loopback import LoopbackConnector, LoopbackWorld
 from bridgekit.testing.synapse import SynapseServer
 
-from .conftest import Harness, log_in
+from .conftest import Harness, group_with_bob, log_in
 
 
 @pytest.fixture(params=["appservice", "sync"])
@@ -337,11 +337,7 @@ async def test_real_users_joining_and_leaving_rotate_the_group_session(
     alice = await encrypted_user("alice")
     await _encrypted_login(alice, encrypted, "alice")
     world = encrypted.world
-    world.add_account("bob", "x")
-    world.add_chat("g1", "Group", ["alice", "bob"])
-    await world.send_message("g1", "bob", "before carol")
-    room_id = await alice.wait_for_invite(timeout=30)
-    await alice.join(room_id)
+    room_id = await group_with_bob(alice, encrypted, "before carol")
     await alice.wait_for_message(room_id, "before carol", timeout=30)
 
     carol = await encrypted_user("carol")
@@ -478,12 +474,7 @@ async def test_a_new_device_gets_missed_keys_on_request_and_an_outsider_does_not
 ) -> None:
     alice = await encrypted_user("alice")
     await _encrypted_login(alice, encrypted, "alice")
-    world = encrypted.world
-    world.add_account("bob", "x")
-    world.add_chat("g1", "Group", ["alice", "bob"])
-    await world.send_message("g1", "bob", "said before the laptop")
-    room_id = await alice.wait_for_invite(timeout=30)
-    await alice.join(room_id)
+    room_id = await group_with_bob(alice, encrypted, "said before the laptop")
     await alice.wait_for_message(room_id, "said before the laptop", timeout=30)
     assert encrypted.bridge.encryption is not None
     bot_device = str(encrypted.bridge.encryption.client.device_id)

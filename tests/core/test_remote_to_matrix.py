@@ -26,7 +26,7 @@ from bridgekit.testing.bridge import BridgeSetup, run_bridge
 from bridgekit.testing.loopback import LoopbackConnector, LoopbackWorld
 from bridgekit.testing.synapse import SynapseServer, free_port
 
-from .conftest import Harness, log_in
+from .conftest import Harness, group_with_bob, log_in
 
 PNG_1 = b"\x89PNG\r\n\x1a\n first avatar"
 PNG_2 = b"\x89PNG\r\n\x1a\n second avatar"
@@ -301,11 +301,7 @@ async def test_a_message_the_network_cannot_convert_leaves_a_notice(
     alice = await matrix_user("alice")
     await log_in(alice, loopback, "alice")
     world = loopback.world
-    world.add_account("bob", "x")
-    world.add_chat("g1", "Group", ["alice", "bob"])
-    await world.send_message("g1", "bob", "first")
-    room_id = await alice.wait_for_invite()
-    await alice.join(room_id)
+    room_id = await group_with_bob(alice, loopback, "first")
 
     async def broken(uploader: MediaUploader) -> ConvertedMessage:
         raise ValueError("the network sent something its plugin cannot read")
@@ -338,12 +334,7 @@ async def test_a_long_catch_up_is_reported_in_the_management_room(
 ) -> None:
     alice = await matrix_user("alice")
     management = await log_in(alice, loopback, "alice")
-    world = loopback.world
-    world.add_account("bob", "x")
-    world.add_chat("g1", "Group", ["alice", "bob"])
-    await world.send_message("g1", "bob", "before the downtime")
-    room_id = await alice.wait_for_invite()
-    await alice.join(room_id)
+    room_id = await group_with_bob(alice, loopback, "before the downtime")
     login = loopback.bridge.logins["loopback-alice"]  # type: ignore[index]
 
     def missed(n: int) -> RemoteMessage:
@@ -378,11 +369,7 @@ async def test_a_message_the_homeserver_refuses_leaves_a_notice(
     alice = await matrix_user("alice")
     await log_in(alice, loopback, "alice")
     world = loopback.world
-    world.add_account("bob", "x")
-    world.add_chat("g1", "Group", ["alice", "bob"])
-    await world.send_message("g1", "bob", "first")
-    room_id = await alice.wait_for_invite()
-    await alice.join(room_id)
+    room_id = await group_with_bob(alice, loopback, "first")
 
     login = loopback.bridge.logins["loopback-alice"]  # type: ignore[index]
     bob = EventSender(RemoteUserID("bob"))

@@ -5,7 +5,7 @@ process (so it really dies); the Discord test server and Synapse outlive it."""
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -20,7 +20,7 @@ from bridgekit.testing.synapse import SynapseServer
 from bridges.discord.connector import DiscordConnector
 from tests.servers.discord import DiscordTestServer
 
-from .conftest import World, build_world, network_overrides, wait_notice
+from .conftest import World, build_world, network_overrides, wait_notice, wait_until
 
 pytestmark = pytest.mark.slow
 
@@ -59,14 +59,6 @@ async def _discord_process(
     ghost = f"@{config['appservice.ghost_username_template']}:{setup.domain}"
     async with bridge_process(config, tmp_path, ["-m", "bridges.discord"]) as process:
         yield _ChildBridge(bot, ghost, server, world, process)
-
-
-async def _until(check: Callable[[], bool], seconds: float, what: str) -> None:
-    for _ in range(int(seconds * 10)):
-        if check():
-            return
-        await asyncio.sleep(0.1)
-    raise TimeoutError(f"{what} within {seconds} s")
 
 
 async def _portal(alice: MatrixTestClient, bridge: _ChildBridge) -> str:
@@ -124,7 +116,7 @@ async def test_discord_to_matrix_burst_survives_kill_9(
 
         for i in range(BURST):
             discord_server.send_message(world.dalia, world.general, f"remote {i}")
-        await _until(lambda: len(bridged()) >= 50, 60, "50 messages bridged")
+        await wait_until(lambda: len(bridged()) >= 50, 60)
         await bridge.process.kill()  # mid-burst
         await bridge.process.start()
         await alice.wait_for_message(room_id, body=f"remote {BURST - 1}", timeout=120)
@@ -162,7 +154,7 @@ async def test_matrix_to_discord_burst_survives_kill_9(
                 killed = True
         assert killed, "the bridge had not sent 50 messages before the burst ended"
         await bridge.process.start()
-        await _until(lambda: len(on_discord()) >= BURST, 120, f"{BURST} messages on Discord")
+        await wait_until(lambda: len(on_discord()) >= BURST, 120)
         await asyncio.sleep(2)
     # Exactly once, in order: a message Discord took just before the kill is offered
     # again by the homeserver, and Discord answers with the one it has (same nonce).

@@ -4,14 +4,13 @@ own name (``Dave_the_Matrixer/m``); the echo of that line is not bridged back.""
 
 from __future__ import annotations
 
-import asyncio
 from typing import Any
 
 from bridgekit.testing.bridge import BridgeSetup, run_bridge
 from bridgekit.testing.synapse import SynapseServer
 from bridges.irc.connector import IRCConnector
 
-from .conftest import IRCHarness, irc_log_in, irc_overrides, unique, wait_notice
+from .conftest import IRCHarness, eventually, irc_log_in, irc_overrides, unique, wait_notice
 from .history_server import HistoryNetwork
 
 
@@ -46,7 +45,10 @@ async def test_a_relayed_user_speaks_under_their_own_name_with_relaymsg(
                     if s.relayed_by is not None
                 ]
 
-            await eventually_true(lambda: len(relayed()) == 2)
+            async def both_relayed() -> bool:
+                return len(relayed()) == 2
+
+            await eventually(both_relayed)
             assert relayed() == [
                 ("Dave_the_Matrixer/m", "hello from \x02dave", nick),
                 ("Dave_the_Matrixer/m", "second line", nick),
@@ -59,11 +61,3 @@ async def test_a_relayed_user_speaks_under_their_own_name_with_relaymsg(
             }
             assert harness.ghost("Dave_the_Matrixer/m") not in senders
             assert network.errors == []
-
-
-async def eventually_true(check: Any, timeout: float = 15.0) -> None:
-    for _ in range(int(timeout * 10)):
-        if check():
-            return
-        await asyncio.sleep(0.1)
-    raise AssertionError("condition not met")

@@ -5,7 +5,7 @@ process (so it really dies); the Telegram test server and Synapse outlive it."""
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -19,7 +19,7 @@ from bridgekit.testing.synapse import SynapseServer
 from bridges.telegram.connector import TelegramConnector
 from tests.servers.telegram import TelegramTestServer, User
 
-from .conftest import phone_login, portal_from_message, telegram_overrides
+from .conftest import eventually, phone_login, portal_from_message, telegram_overrides
 
 pytestmark = pytest.mark.slow
 
@@ -55,12 +55,18 @@ async def _telegram_process(
         yield _ChildBridge(bot, server, process)
 
 
-async def _until(check: Callable[[], bool], seconds: float, what: str) -> None:
-    for _ in range(int(seconds * 10)):
-        if check():
-            return
-        await asyncio.sleep(0.1)
-    raise TimeoutError(f"{what} within {seconds} s")
+async def _private_chat(
+    bridge: _ChildBridge, matrix_user: Any, phones: tuple[str, str]
+) -> tuple[Any, User, User, str]:
+    """Alice logged in through the bot, and her private chat with Bob as a room."""
+    server = bridge.server
+    alice = server.create_user(phones[0], "Alice")
+    bob = server.create_user(phones[1], "Bob")
+    matrix = await matrix_user("alice")
+    await phone_login(matrix, bridge, alice)
+    server.send_message(bob, alice, "open")
+    dm, _ = await portal_from_message(matrix, bridge, "open")
+    return matrix, alice, bob, dm
 
 
 async def test_telegram_to_matrix_burst_survives_kill_9(
@@ -74,12 +80,9 @@ async def test_telegram_to_matrix_burst_survives_kill_9(
     async with _telegram_process(
         tmp_path, telegram_setup, synapse, database_url, tg_server
     ) as bridge:
-        alice = tg_server.create_user("+15550961", "Alice")
-        bob = tg_server.create_user("+15550962", "Bob")
-        matrix = await matrix_user("alice")
-        await phone_login(matrix, bridge, alice)
-        tg_server.send_message(bob, alice, "open")
-        dm, _ = await portal_from_message(matrix, bridge, "open")
+        matrix, alice, bob, dm = await _private_chat(
+            bridge, matrix_user, ("+15550961", "+15550962")
+        )
 
         def bridged() -> list[str]:
             return [
@@ -90,7 +93,11 @@ async def test_telegram_to_matrix_burst_survives_kill_9(
 
         for i in range(BURST):
             tg_server.send_message(bob, alice, f"remote {i}")
-        await _until(lambda: len(bridged()) >= 50, 60, "50 messages bridged")
+
+        async def half_way() -> bool:
+            return len(bridged()) >= 50
+
+        await eventually(half_way, 60)
         await bridge.process.kill()  # mid-burst
         await bridge.process.start()
         await matrix.wait_for_message(dm, body=f"remote {BURST - 1}", timeout=120)
@@ -109,12 +116,9 @@ async def test_matrix_to_telegram_burst_survives_kill_9(
     async with _telegram_process(
         tmp_path, telegram_setup, synapse, database_url, tg_server
     ) as bridge:
-        alice = tg_server.create_user("+15550971", "Alice")
-        bob = tg_server.create_user("+15550972", "Bob")
-        matrix = await matrix_user("alice")
-        await phone_login(matrix, bridge, alice)
-        tg_server.send_message(bob, alice, "open")
-        dm, _ = await portal_from_message(matrix, bridge, "open")
+        matrix, alice, bob, dm = await _private_chat(
+            bridge, matrix_user, ("+15550971", "+15550972")
+        )
 
         def on_telegram() -> list[str]:
             return [p.text for p in tg_server.messages(bob, alice) if p.sender is alice]
@@ -127,9 +131,13 @@ async def test_matrix_to_telegram_burst_survives_kill_9(
                 killed = True
         assert killed, "the bridge had not sent 50 messages before the burst ended"
         await bridge.process.start()
+
+        async def all_there() -> bool:
+            return len(on_telegram()) >= BURST
+
         try:
-            await _until(lambda: len(on_telegram()) >= BURST, 120, f"{BURST} messages on Telegram")
-        except TimeoutError:
+            await eventually(all_there, 120)
+        except AssertionError:
             got = on_telegram()
             missing = [i for i in range(BURST) if f"burst {i}" not in got]
             notices = [
