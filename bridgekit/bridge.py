@@ -184,6 +184,7 @@ class Bridge:
         for record in await self.logins_db.all():
             user = await self.get_user(record.user_mxid)
             await self._load_login(user, record)
+        await self.connector.logins_loaded()
         await self.matrix.replay_inbox()
         self.appservice.ready = True
         log.info("Bridge %s is ready", self.connector.name.network_id)
@@ -435,6 +436,20 @@ class Bridge:
         await self.logins_db.save(record)
         log.info("User %s logged in as login %s", user.mxid, done.login_id)
         return await self._load_login(user, record)
+
+    async def add_login(self, user_mxid: str, done: LoginComplete) -> UserLogin:
+        """A login the network opens by itself (``BridgeHandle.add_login``); an already
+        loaded login of the same user and ID is returned as it is."""
+        loaded = self.logins.get(done.login_id)
+        if loaded is not None and loaded.user_mxid == user_mxid:
+            return loaded
+        if user_mxid != self.bot_mxid and self.permission_of(user_mxid) < Permission.USER:
+            raise LoginError(f"{user_mxid} may not log in to this bridge.", fatal=True)
+        return await self.complete_login(await self.get_user(user_mxid), done)
+
+    def is_bridge_owned(self, login: UserLogin) -> bool:
+        """Whether ``login`` is the bridge's own (owned by the bot, not by a person)."""
+        return login.user_mxid == self.bot_mxid
 
     async def logout(self, login: UserLogin) -> None:
         """Log out on the network and forget the login."""

@@ -26,6 +26,8 @@ def registration_from_config(config: Config) -> dict[str, Any]:
     ghost = config["appservice.ghost_username_template"].replace("{userid}", ".+")
     ghost_regex = "@" + re.escape(ghost).replace(re.escape(".+"), ".+") + f":{domain}"
     bot_regex = "@" + re.escape(config["appservice.bot.username"]) + f":{domain}"
+    alias_prefix = str(config.get("appservice.alias_prefix") or "")
+    alias_regex = "#" + re.escape(alias_prefix) + f".+:{domain}"
     registration: dict[str, Any] = {
         "id": config["appservice.id"],
         "url": config["appservice.address"],
@@ -38,7 +40,7 @@ def registration_from_config(config: Config) -> dict[str, Any]:
                 {"regex": bot_regex, "exclusive": True},
                 {"regex": ghost_regex, "exclusive": True},
             ],
-            "aliases": [],
+            "aliases": [{"regex": alias_regex, "exclusive": True}] if alias_prefix else [],
             "rooms": [],
         },
     }

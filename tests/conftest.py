@@ -84,8 +84,9 @@ def loopback_setup() -> BridgeSetup:
 
 @pytest.fixture(scope="session")
 def irc_setup() -> BridgeSetup:
-    """Tokens and port of the IRC bridge that tests/irc runs."""
-    return BridgeSetup.new("irc")
+    """Tokens and port of the IRC bridge that tests/irc runs (with the room alias
+    namespace of shared channels)."""
+    return BridgeSetup.new("irc", settings={"appservice.alias_prefix": "irc_"})
 
 
 @pytest.fixture(scope="session")

@@ -199,6 +199,12 @@ def validate(config: Config) -> None:
     template = need("appservice.ghost_username_template", str, "a template with {userid}")
     if "{userid}" not in template:
         raise ConfigError("config: appservice.ghost_username_template must contain {userid}.")
+    alias_prefix = config.get("appservice.alias_prefix") or ""
+    if not isinstance(alias_prefix, str) or (alias_prefix and not _LOCALPART.match(alias_prefix)):
+        raise ConfigError(
+            f"config: appservice.alias_prefix {alias_prefix!r} must be empty or the start of a "
+            "room alias (lowercase letters, digits and ._=-/ only), e.g. irc_"
+        )
     need("database.url", str, "sqlite:file.db or postgres://user:pass@host/db")
     if not str(config["database.url"]).startswith(("sqlite:", "postgres:", "postgresql:")):
         raise ConfigError(

@@ -21,6 +21,7 @@ from mautrix.types import (
     EncryptedEvent,
     Event,
     EventType,
+    RoomAlias,
     RoomID,
     StateEvent,
     TextMessageEventContent,
@@ -29,6 +30,7 @@ from mautrix.types import (
 from ..retry import retry_while_unavailable
 from ..serial import SerialQueue
 from ..user import Permission
+from .aliases import query_alias
 from .failures import DecryptionFailed
 
 if TYPE_CHECKING:
@@ -52,6 +54,12 @@ class MatrixHandler:
         """Take over the appservice's transaction endpoint."""
         self.bridge.appservice.transaction_handler = self.handle_transaction
         self.bridge.appservice.matrix_event_handler(self._ephemeral)
+        # mautrix types the handler as returning JSON, but awaits it.
+        self.bridge.appservice.query_alias = self._query_alias  # type: ignore[assignment]
+
+    async def _query_alias(self, alias: RoomAlias) -> dict[str, Any] | None:
+        await self._resumed.wait()
+        return await query_alias(self.bridge, alias)
 
     async def handle_transaction(self, request: web.Request) -> web.Response:
         """``PUT /transactions/{id}``: store every event, then answer 200."""

@@ -8,6 +8,7 @@ Matrix events as ``Matrix*`` dataclasses. Optional features are small protocols 
 """
 
 from .capabilities import (
+    AliasResolving,
     BackfillingNetwork,
     ChatListing,
     ChatResolving,
@@ -21,6 +22,7 @@ from .capabilities import (
     PinHandling,
     PowerLevelHandling,
     PresenceHandling,
+    PublicChat,
     ReactionHandling,
     ReadReceiptHandling,
     RedactionHandling,
@@ -97,6 +99,7 @@ from .matrix import (
 )
 
 __all__ = [
+    "AliasResolving",
     "Avatar",
     "BackfillingNetwork",
     "BridgeError",
@@ -163,6 +166,7 @@ __all__ = [
     "PortalKey",
     "PowerLevelHandling",
     "PresenceHandling",
+    "PublicChat",
     "ReactionHandling",
     "ReactionRecord",
     "ReadReceiptHandling",

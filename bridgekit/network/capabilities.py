@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from typing import Protocol, runtime_checkable
 
 from .events import RemoteMessage
-from .ids import EmojiID, MessageID, PortalKey, RemoteUserID
+from .ids import EmojiID, LoginID, MessageID, PortalKey, RemoteUserID
 from .info import ChatInfo, UserInfo
 from .matrix import (
     MatrixEdit,
@@ -235,4 +235,29 @@ class PresenceHandling(Protocol):
 
     async def handle_matrix_presence(self, presence: str) -> None:
         """``online``, ``offline`` or ``unavailable``."""
+        ...
+
+
+@dataclass(slots=True)
+class PublicChat:
+    """A public chat found by its room alias: the portal, and the login whose client
+    describes it (``get_chat_info``) and bridges it."""
+
+    portal: PortalKey
+    login: LoginID
+
+
+@runtime_checkable
+class AliasResolving(Protocol):
+    """A capability of the *connector*: public chats reachable by room alias.
+
+    When someone joins ``#<appservice.alias_prefix><name>:server`` and the alias does
+    not exist yet, the homeserver asks the bridge; the core calls
+    :meth:`resolve_alias` with ``name`` and creates the portal's room under that alias
+    (public, see ``ChatInfo.alias``). This runs while the homeserver waits: keep it
+    to a few seconds.
+    """
+
+    async def resolve_alias(self, name: str) -> PublicChat | None:
+        """The public chat called ``name``, or ``None`` if there is none."""
         ...

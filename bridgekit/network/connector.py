@@ -125,6 +125,11 @@ class NetworkConnector(ABC):
         resources. ``bridge`` is valid for the lifetime of the process."""
         self.bridge = bridge
 
+    async def logins_loaded(self) -> None:
+        """Called once after every stored login is loaded and connecting, before the
+        bridge takes Matrix events: the place to open the bridge's own logins
+        (``BridgeHandle.add_login``)."""
+
     async def stop(self) -> None:
         """Release shared resources. Clients are disconnected before this."""
 

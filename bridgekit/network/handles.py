@@ -17,6 +17,7 @@ if TYPE_CHECKING:
     from mautrix.util.async_db import Database
 
     from .events import RemoteEvent
+    from .login import LoginComplete
 
 
 class BridgeStateEvent(StrEnum):
@@ -98,6 +99,20 @@ class BridgeHandle(Protocol):
 
     def get_login(self, login_id: LoginID) -> LoginHandle | None:
         """A loaded login by ID."""
+        ...
+
+    @property
+    def bot_mxid(self) -> str:
+        """The bridge bot's Matrix ID. A login owned by the bot is the bridge's own
+        (a relay connection): it has no management room and no space."""
+        ...
+
+    async def add_login(self, user_mxid: str, done: LoginComplete) -> LoginHandle:
+        """Store and connect a login that the network opens by itself, without a
+        login flow: the bridge's own account (owned by ``bot_mxid``) or one opened on
+        a user's behalf (an IRC connection for a Matrix user who speaks in a shared
+        channel). Raises ``LoginError`` when the user may not log in, or another user
+        has that login. Call it after ``NetworkConnector.logins_loaded``."""
         ...
 
     def ghost_mxid(self, user_id: RemoteUserID) -> str:

@@ -88,6 +88,11 @@ class ChatInfo:
     among the parent's other rooms: clients sort a space's rooms by it as plain
     strings (printable ASCII, at most 50 characters), for example a Discord channel's
     category and position.
+
+    ``alias`` marks a public chat (an IRC channel in operator mode): its room is
+    created joinable by anyone on the homeserver and, when the operator set
+    ``appservice.alias_prefix``, with the alias ``#<alias_prefix><alias>:server``
+    (see ``AliasResolving``). Only read when the room is created.
     """
 
     name: str | None = None
@@ -98,6 +103,7 @@ class ChatInfo:
     parent: PortalID | None = None
     metadata: dict[str, Any] | None = None
     order: str | None = None
+    alias: str | None = None
 
 
 @dataclass(slots=True)

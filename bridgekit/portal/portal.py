@@ -102,11 +102,19 @@ class Portal:
     # Helpers used by both directions -------------------------------------------
 
     async def relay_login(self) -> UserLogin | None:
-        """The login that relays messages of users without one, if relaying is on."""
+        """The login that relays messages of users without one: the one set with
+        ``set-relay`` if relaying is on, else the bridge's own login in a public chat
+        (its network decided that the bridge speaks for everyone there)."""
+        bridge = self.bridge
         login_id = self.record.relay_login_id
-        if not login_id or not self.bridge.config.get("bridge.relay.enabled"):
-            return None
-        return self.bridge.logins.get(login_id)
+        if login_id and bridge.config.get("bridge.relay.enabled"):
+            return bridge.logins.get(login_id)
+        if self.key.receiver is None:
+            for in_chat in await bridge.portals_db.logins_in(self.key):
+                login = bridge.logins.get(in_chat)
+                if login is not None and bridge.is_bridge_owned(login):
+                    return login
+        return None
 
     def metadata(self) -> dict[str, Any]:
         return self.record.metadata

@@ -8,7 +8,7 @@ from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
 from mautrix.errors import MatrixRequestError
-from mautrix.types import EventType, RoomID, UserID
+from mautrix.types import EventType, RoomCreatePreset, RoomID, UserID
 
 from .. import space
 from ..network.ids import PortalKey
@@ -88,15 +88,20 @@ async def _create_room(portal: Portal, source: UserLogin, info: ChatInfo) -> Roo
         record.encrypted = True
     is_dm = record.room_type == RoomType.DM
     is_space = record.room_type == RoomType.SPACE
+    # The bridge's own login (a relay connection) has nobody to invite.
+    own = bridge.is_bridge_owned(source)
+    alias_prefix = str(bridge.config.get("appservice.alias_prefix") or "")
     room_id = await bridge.bot_intent.create_room(
+        alias_localpart=alias_prefix + info.alias if info.alias and alias_prefix else None,
+        preset=RoomCreatePreset.PUBLIC if info.alias else RoomCreatePreset.PRIVATE,
         name=None if is_dm and not record.name else record.name,
         topic=record.topic,
         is_direct=is_dm,
-        invitees=[UserID(source.user_mxid)],
+        invitees=[] if own else [UserID(source.user_mxid)],
         initial_state=initial_state,
         creation_content={"type": "m.space"} if is_space else None,
         # In a space only the bot writes: its children are the bridge's to manage.
-        power_level_override={"users": {source.user_mxid: 50}}
+        power_level_override=({} if own else {"users": {source.user_mxid: 50}})
         | ({"events_default": 100} if is_space else {}),
     )
     record.mxid = room_id
@@ -120,6 +125,8 @@ async def _ensure_user_invited(portal: Portal, source: UserLogin) -> None:
         return
     await portal.bridge.portals_db.add_user_portal(source.id, portal.key)
     assert portal.mxid is not None
+    if portal.bridge.is_bridge_owned(source):
+        return
     try:
         await portal.bridge.bot_intent.invite_user(portal.mxid, UserID(source.user_mxid))
     except Exception as e:
@@ -131,6 +138,8 @@ async def _add_to_space(portal: Portal, login: UserLogin) -> None:
     """A portal with a parent (a channel of a Discord server, a topic of a Telegram
     forum) goes into the parent's space, which goes into the login's space; any other
     portal goes into the login's space directly."""
+    if portal.bridge.is_bridge_owned(login):
+        return  # the bridge's own login has no space of its own
     # Spaces only group rooms: a failure there must not fail the portal.
     try:
         parent = await _parent_space(portal, login)

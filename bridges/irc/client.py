@@ -12,7 +12,7 @@ import asyncio
 import logging
 from dataclasses import replace
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from bridgekit.network import (
     BackfillingNetwork,
@@ -270,9 +270,20 @@ class IRCClient(
         """``name`` folded the server's way (lowercase before the server said how)."""
         return self.conn.casefold(name) if self.conn is not None else name.lower()
 
+    @property
+    def is_shared(self) -> bool:
+        """Whether the login's network is in operator mode (shared channels)."""
+        return self.network is not None and self.network.shared is not None
+
+    def is_channel(self, target: str) -> bool:
+        """Whether ``target`` names a channel (by the server's CHANTYPES once known)."""
+        return self.conn.is_channel(target) if self.conn is not None else target[:1] in "#&"
+
     def portal_key(self, target: str) -> PortalKey:
-        """The portal of a channel or of a private chat with a nick."""
-        return ids.portal_key(self.network_id, self.casefold(target), self.login.id)
+        """The portal of a channel or of a private chat with a nick: in operator mode a
+        channel's portal is shared by everyone (no receiver)."""
+        receiver = None if self.is_shared and self.is_channel(target) else self.login.id
+        return ids.portal_key(self.network_id, self.casefold(target), receiver)
 
     def user_id(self, nick: str) -> RemoteUserID:
         """The remote user ID (ghost) of a nick."""
@@ -405,6 +416,14 @@ class IRCClient(
     # Matrix → IRC
 
     async def handle_matrix_message(self, msg: MatrixMessage) -> MatrixMessageResponse:
+        if self.is_shared:
+            shared = self.connector.shared
+            if msg.relay is None:
+                await shared.ensure_in_channel(self, msg.portal)
+            else:
+                sent = await shared.send_as_user(self, msg)
+                if sent is not None:
+                    return sent
         conn = self.require_connection()
         target = self._target(conn, msg.portal)
         reply_nick = self._reply_nick(msg.reply_to)
@@ -413,8 +432,8 @@ class IRCClient(
         if as_nick is not None:
             # The server shows the relayed user's own name: the text goes without the
             # "Name: " the relay format put before it.
-            body = str(msg.content.get("body") or "")
-            msg = replace(msg, body=body, html=_html_of(msg.content))
+            body, html = from_matrix.own_text(msg.content)
+            msg = replace(msg, body=body, html=html)
         text = from_matrix.render_message(msg, self._pills(conn, msg.portal), reply_nick)
         tags: dict[str, str] = {}
         reply = msg.reply_to
@@ -458,6 +477,8 @@ class IRCClient(
 
     async def handle_matrix_edit(self, edit: MatrixEdit) -> None:
         """``EditHandling``: IRC cannot edit, so the new text follows as a correction."""
+        if self.is_shared and await self.connector.shared.edit_as_user(self, edit):
+            return
         conn = self.require_connection()
         target = self._target(conn, edit.portal)
         text = from_matrix.render_edit(edit, self._pills(conn, edit.portal))
@@ -575,11 +596,3 @@ class IRCClient(
             conn.kick(channel, nick, change.reason)
         elif change.membership == "leave" and change.prev_membership == "join":
             conn.kick(channel, nick, change.reason)
-
-
-def _html_of(content: dict[str, Any]) -> str | None:
-    """The HTML body of a Matrix message's content, if it has one."""
-    html = content.get("formatted_body")
-    if content.get("format") == "org.matrix.custom.html" and isinstance(html, str):
-        return html
-    return None

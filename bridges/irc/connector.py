@@ -1,7 +1,8 @@
 """The IRC network plugin: bouncer-style connections for Matrix users.
 
 Each login is one Matrix user's own connection to an IRC network; the user's channels
-and private chats become portal rooms of their own. ``example-config.yaml`` beside
+and private chats become portal rooms of their own. Networks in operator mode share
+their channels as public rooms instead (:mod:`shared`). ``example-config.yaml`` beside
 this module documents the settings.
 """
 
@@ -13,6 +14,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from bridgekit.network import (
+    AliasResolving,
     BridgeHandle,
     LoginFlow,
     LoginHandle,
@@ -22,6 +24,7 @@ from bridgekit.network import (
     NetworkCommand,
     NetworkConnector,
     NetworkName,
+    PublicChat,
 )
 
 from .client import IRCClient
@@ -30,13 +33,14 @@ from .identd import Identd
 from .login import IRCLogin
 from .protocol import IRCConnection
 from .settings import IRCSettings, NetworkSettings, example_section
+from .shared import SharedChannels
 
 log = logging.getLogger("bridgekit.irc")
 
 FLOW_ID = "irc"
 
 
-class IRCConnector(NetworkConnector):
+class IRCConnector(NetworkConnector, AliasResolving):
     """The IRC network: one instance per bridge process."""
 
     name = NetworkName("IRC", "irc", url="https://ircv3.net/")
@@ -50,6 +54,8 @@ class IRCConnector(NetworkConnector):
         self.identd: Identd | None = None
         #: The port the ident server listens on (when it is on).
         self.identd_port = 0
+        #: Operator mode of the networks that share their channels.
+        self.shared = SharedChannels(self)
 
     def load_config(self, section: dict[str, Any]) -> None:
         super().load_config(section)
@@ -63,6 +69,13 @@ class IRCConnector(NetworkConnector):
         if self.settings.identd is not None:
             self.identd = Identd(self._connections)
             self.identd_port = await self.identd.start(*self.settings.identd)
+
+    async def logins_loaded(self) -> None:
+        await self.shared.open_relays()
+
+    async def resolve_alias(self, name: str) -> PublicChat | None:
+        """``AliasResolving``: ``<network>_<#channel>`` of a network in operator mode."""
+        return await self.shared.resolve_alias(name)
 
     def _connections(self) -> list[IRCConnection]:
         live = [c.conn for c in self.clients.values() if c.conn is not None]

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping
+from typing import Any
 from urllib.parse import unquote
 
 from bridgekit.network import MatrixEdit, MatrixMessage
@@ -133,3 +134,13 @@ def cut_to_lines(text: str, budget: int, max_lines: int) -> tuple[str, int]:
     omitted = len(parts) - 1
     note = f" (message cut: {omitted} more line{'s' if omitted != 1 else ''} not shown)"
     return with_note(text, note, budget), omitted
+
+
+def own_text(content: dict[str, Any]) -> tuple[str, str | None]:
+    """A Matrix message's own text and HTML, as its sender wrote them (without the
+    "name: " the relay format puts before a relayed message's body)."""
+    body = str(content.get("body") or "")
+    html = content.get("formatted_body")
+    if content.get("format") != "org.matrix.custom.html" or not isinstance(html, str):
+        html = None
+    return body, html

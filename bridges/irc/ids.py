@@ -7,7 +7,8 @@ neither ``_`` nor ``/`` (the config checks), so the first one of those in an ID
 always ends the network's part.
 
 - login: ``<network>/<nick>`` (the nick the user logged in with)
-- portal: ``<network>/<#channel or nick>``, received by the login (bouncer mode)
+- portal: ``<network>/<#channel or nick>``, received by the login (bouncer mode), or
+  without a receiver for a channel of a network in operator mode (shared portals)
 - remote user: ``<network>_<nick>``, whose ghost is ``@irc_<network>__<nick>`` (the
   core escapes ``_`` in remote IDs as ``__``)
 - message: the server's msgid, or a made-up ``local:…`` ID when it sent none
@@ -39,9 +40,10 @@ def nick_of(network: str, remote_user: str) -> str | None:
     return remote_user[len(prefix) :] if remote_user.startswith(prefix) else None
 
 
-def portal_key(network: str, folded_target: str, receiver: LoginID) -> PortalKey:
+def portal_key(network: str, folded_target: str, receiver: LoginID | None) -> PortalKey:
     """The portal of a channel or private chat (``folded_target`` is the channel name
-    or the other person's nick) in ``receiver``'s bouncer."""
+    or the other person's nick) in ``receiver``'s bouncer, or shared by everyone
+    (``receiver`` ``None``: a channel in operator mode)."""
     return PortalKey(PortalID(f"{network}/{folded_target}"), receiver)
 
 

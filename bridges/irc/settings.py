@@ -37,6 +37,18 @@ def example_section() -> str:
 
 
 @dataclass(frozen=True, slots=True)
+class SharedSettings:
+    """Operator mode of a network: its channels are public rooms shared by everyone."""
+
+    #: The nick of the bridge's own connection, which bridges the shared channels.
+    relay_nick: str
+    #: The nick template of the connections the bridge opens for Matrix users who
+    #: speak in a shared channel (``{displayname}``, ``{localpart}``); empty: such
+    #: users are relayed through the bridge's connection instead.
+    puppet_nick: str
+
+
+@dataclass(frozen=True, slots=True)
 class NetworkSettings:
     """One IRC network users may connect to. ``id`` names it in login and user IDs."""
 
@@ -48,6 +60,8 @@ class NetworkSettings:
     reconnect: ReconnectPolicy = field(default_factory=ReconnectPolicy)
     #: A SOCKS or HTTP proxy to reach the network through (``socks5://host:port``).
     proxy: str | None = field(default=None, repr=False)
+    #: Operator mode (``None``: bouncer mode only).
+    shared: SharedSettings | None = None
 
     def connection_config(
         self,
@@ -175,7 +189,42 @@ def _network(
         flood=_flood(raw.get("flood"), f"{where}.flood", default_flood),
         reconnect=_reconnect(raw.get("reconnect"), f"{where}.reconnect", default_reconnect),
         proxy=_proxy(raw.get("proxy"), f"{where}.proxy"),
+        shared=_shared(raw.get("shared_channels"), f"{where}.shared_channels"),
     )
+
+
+_NICK_RE = re.compile(r"^[A-Za-z\[\]\\`^{}|_][A-Za-z0-9\[\]\\`^{}|_-]*$")
+
+
+def _shared(raw: Any, where: str) -> SharedSettings | None:
+    if raw is None:
+        return None
+    if not isinstance(raw, Mapping):
+        raise ValueError(f"config: {where} must be a mapping (enabled, relay_nick, puppet_nick).")
+    if not raw.get("enabled"):
+        return None
+    relay_nick = raw.get("relay_nick", "matrixbridge")
+    if not isinstance(relay_nick, str) or not _NICK_RE.match(relay_nick):
+        raise ValueError(
+            f"config: {where}.relay_nick is {relay_nick!r}; use an IRC nick, e.g. matrixbridge."
+        )
+    puppet_nick = raw.get("puppet_nick", "{displayname}[m]")
+    if not isinstance(puppet_nick, str):
+        raise ValueError(f'config: {where}.puppet_nick must be text, e.g. "{{displayname}}[m]".')
+    if puppet_nick:
+        try:
+            sample = puppet_nick.format(displayname="x", localpart="x")
+        except (KeyError, IndexError, ValueError) as e:
+            raise ValueError(
+                f"config: {where}.puppet_nick {puppet_nick!r} is not a template with "
+                "{displayname} or {localpart} (and no other {...})."
+            ) from e
+        if sample == puppet_nick:
+            raise ValueError(
+                f"config: {where}.puppet_nick must contain {{displayname}} or {{localpart}}, "
+                "or be empty to relay everyone through relay_nick."
+            )
+    return SharedSettings(relay_nick, puppet_nick)
 
 
 _PROXY = re.compile(r"^(socks4|socks5|http)://([^:@/]+(:[^@/]*)?@)?[^/:@]+:\d{1,5}/?$")

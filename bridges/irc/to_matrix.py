@@ -85,6 +85,8 @@ async def dispatch(client: IRCClient, conn: IRCConnection, event: IRCEvent) -> N
     """Handle one event of ``client``'s connection ``conn``."""
     if client.outbox.offer(event, conn.nick):
         return
+    if not client.connector.shared.bridges(client, conn, event):
+        return
     handler = _HANDLERS.get(type(event))
     if handler is not None:
         await handler(client, conn, event)
@@ -125,13 +127,20 @@ def channel_info(
     topic: str | None,
 ) -> ChatInfo:
     """A channel as a portal: its name, topic and members (a full list only when we
-    know the members, i.e. we are in the channel)."""
-    listed = [member(client, conn, m.nick, m.prefixes) for m in members]
+    know the members, i.e. we are in the channel). In operator mode the bridge's own
+    connections are left out (their users are in the room themselves) and the room is
+    public under the channel's alias."""
+    listed = [
+        member(client, conn, m.nick, m.prefixes)
+        for m in members
+        if not client.connector.shared.is_own_nick(client, conn, m.nick)
+    ]
     return ChatInfo(
         name=channel,
         topic=topic,
         members=ChatMemberList(listed, is_full=bool(listed)),
         type=RoomType.GROUP,
+        alias=f"{client.network_id}_{conn.casefold(channel)}" if client.is_shared else None,
     )
 
 
@@ -155,10 +164,19 @@ def _prefixes(conn: IRCConnection, channel: str, nick: str) -> str:
 async def _members(
     client: IRCClient, conn: IRCConnection, channel: str, members: list[ChatMember]
 ) -> None:
+    members = [m for m in members if m.user_id is None or not _own(client, conn, m.user_id)]
+    if not members:
+        return
     info = ChatInfo(members=ChatMemberList(members, is_full=False))
     await client.login.queue_remote_event(
         RemoteChatInfoChange(portal=client.portal_key(channel), info=info)
     )
+
+
+def _own(client: IRCClient, conn: IRCConnection, user_id: str) -> bool:
+    """Whether a remote user is one of the bridge's own connections (operator mode)."""
+    folded = ids.nick_of(client.network_id, user_id)
+    return folded is not None and client.connector.shared.is_own_nick(client, conn, folded)
 
 
 # Messages
@@ -178,10 +196,13 @@ def mention_targets(
         nicks = [m.nick for m in conn.members(folded)]
     else:
         nicks = [client.nick_for(folded)]
+    shared = client.connector.shared
     for nick in nicks:
         key = conn.casefold(nick)
         if key not in targets:
-            targets[key] = (nick, ghost_mxid(client.user_id(nick)))
+            # A nick of the bridge's own (operator mode) is a Matrix user's.
+            owner = shared.owner_of(client.network_id, conn, nick) if client.is_shared else None
+            targets[key] = (nick, owner or ghost_mxid(client.user_id(nick)))
     return targets
 
 
@@ -347,6 +368,11 @@ async def _synced(client: IRCClient, conn: IRCConnection, event: ChannelSyncedEv
     await client.login.queue_remote_event(
         RemoteChatResync(portal=client.portal_key(event.channel), info=info, create=True)
     )
+    shared = client.connector.shared
+    if client.is_shared and not shared.is_relay(client):
+        # The relay bridges (and catches up) the channel for everyone.
+        await shared.joined_by_user(client, event.channel)
+        return
     await client.backfill.channel_joined(conn, event.channel)
 
 
@@ -365,9 +391,9 @@ async def _part(client: IRCClient, conn: IRCConnection, event: PartEvent) -> Non
     if event.is_self:
         log.info("Login %s left %s", client.login.id, event.channel)
         await client.remember_channels(conn)
-        await client.login.queue_remote_event(
-            RemoteChatDelete(portal=client.portal_key(event.channel))
-        )
+        portal = client.portal_key(event.channel)
+        if portal.receiver is not None:  # a shared channel's room stays for the others
+            await client.login.queue_remote_event(RemoteChatDelete(portal=portal))
         return
     left = member(client, conn, event.source.nick, membership=Membership.LEAVE)
     await _members(client, conn, event.channel, [left])
@@ -385,6 +411,17 @@ async def _kick(client: IRCClient, conn: IRCConnection, event: KickEvent) -> Non
         f"{event.source.nick} kicked you from {event.channel}{reason}. "
         f"Send `join {event.channel}` to the bridge bot to join again."
     )
+    portal = client.portal_key(event.channel)
+    if portal.receiver is None:  # a shared channel: tell only the one kicked
+        if client.connector.shared.is_relay(client):
+            await client.connector.bridge.send_notice(
+                portal,
+                f"{event.source.nick} kicked the bridge from {event.channel}{reason}: "
+                "nothing is bridged until an operator lets it join again.",
+            )
+        else:
+            await client.login.notify_user(text)
+        return
     await client.login.queue_remote_event(
         RemoteMessage.text(
             client.portal_key(event.channel),
@@ -419,7 +456,11 @@ async def _nick(client: IRCClient, conn: IRCConnection, event: NickEvent) -> Non
 async def _mode(client: IRCClient, conn: IRCConnection, event: ModeEvent) -> None:
     if not event.is_channel:
         return
-    nicks = {c.param: None for c in event.changes if c.kind == "prefix" and c.param}
+    nicks = {
+        c.param: None
+        for c in event.changes
+        if c.kind == "prefix" and c.param and not _own(client, conn, client.user_id(c.param))
+    }
     if nicks:
         changed = [
             member(client, conn, nick, _prefixes(conn, event.target, nick)) for nick in nicks
@@ -432,6 +473,8 @@ async def _topic(client: IRCClient, conn: IRCConnection, event: TopicEvent) -> N
         return
     client.topics[conn.casefold(event.channel)] = event.topic
     setter = event.setter.split("!", 1)[0] if event.setter else None
+    if setter and client.connector.shared.is_own_nick(client, conn, setter):
+        setter = None  # set from Matrix: the room has it already
     sender = EventSender(client.user_id(setter)) if setter else EventSender()
     await client.login.queue_remote_event(
         RemoteChatInfoChange(

@@ -60,6 +60,7 @@ def test_environment_overrides_single_values() -> None:
         ("database.url", "mysql://x", "must start with sqlite: or postgres://"),
         ("bridge.permissions", {"*": "superuser"}, "use one of relay, user, admin, block"),
         ("appservice.as_token", "generate", "Generate the registration first"),
+        ("appservice.alias_prefix", "IRC #", "alias_prefix 'IRC #' must be empty or"),
     ],
 )
 def test_validation_names_the_field_and_the_fix(path: str, value: object, message: str) -> None:
@@ -82,3 +83,11 @@ def test_registration_has_every_field_the_encryption_mode_needs() -> None:
     assert encrypted["org.matrix.msc3202"] is True
     assert encrypted["de.sorunome.msc2409.push_ephemeral"] is True
     assert encrypted["io.element.msc4190"] is True
+
+
+def test_the_registration_claims_room_aliases_only_with_a_prefix() -> None:
+    config = _valid(Config.from_text(EXAMPLE))
+    assert registration_from_config(config)["namespaces"]["aliases"] == []
+    config["appservice.alias_prefix"] = "irc_"
+    aliases = registration_from_config(config)["namespaces"]["aliases"]
+    assert aliases == [{"regex": r"#irc_.+:example\.org", "exclusive": True}]

@@ -7,10 +7,13 @@ protocol client would report.
 
 from __future__ import annotations
 
+import re
 from datetime import UTC, datetime
 from typing import Any, BinaryIO
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 from ruamel.yaml import YAML
 
 from bridgekit.network import (
@@ -40,6 +43,7 @@ from bridges.irc.protocol import (
     TopicEvent,
 )
 from bridges.irc.settings import IRCSettings, example_section
+from bridges.irc.shared import nick_from_template
 from bridges.irc.to_matrix import add_pills
 from bridges.irc.tracking import Outbox
 
@@ -267,6 +271,45 @@ def test_the_example_config_parses() -> None:
     assert settings.networks["libera"].reconnect.initial_delay == 2.0
 
 
+def _shared(values: dict[str, Any]) -> dict[str, Any]:
+    """A section with one network in operator mode with ``values``."""
+    shared = {"enabled": True, **values}
+    return {"networks": [{"id": "x", "servers": [{"host": "h"}], "shared_channels": shared}]}
+
+
+def test_operator_mode_is_off_unless_enabled_and_has_defaults() -> None:
+    example = IRCSettings.parse(YAML(typ="safe").load(example_section()))
+    assert example.networks["libera"].shared is None
+    shared = IRCSettings.parse(_shared({})).networks["x"].shared
+    assert shared is not None
+    assert (shared.relay_nick, shared.puppet_nick) == ("matrixbridge", "{displayname}[m]")
+
+
+@pytest.mark.parametrize(
+    ("template", "name", "mxid", "nicklen", "expected"),
+    [
+        ("{displayname}[m]", "Alice Smith", "@alice:x", 30, "AliceSmith[m]"),
+        ("{displayname}[m]", "Ålice 🙂", "@al.ice:x", 30, "lice[m]"),
+        ("{displayname}[m]", "🙂", "@al.ice:x", 30, "alice[m]"),
+        ("{localpart}|m", "Whoever", "@bob:x", 30, "bob|m"),
+        ("{displayname}[m]", "A very long display name indeed", "@a:x", 9, "Averyl[m]"),
+        ("{displayname}", "1337", "@a:x", 9, "M1337"),
+        ("{displayname}", "-dash", "@a:x", 9, "M-dash"),
+    ],
+)
+def test_puppet_nicks_are_valid_nicks_made_from_the_matrix_name(
+    template: str, name: str, mxid: str, nicklen: int, expected: str
+) -> None:
+    assert nick_from_template(template, name, mxid, nicklen) == expected
+
+
+@given(st.text(), st.text(min_size=1), st.integers(min_value=3, max_value=40))
+def test_puppet_nicks_never_hold_what_irc_forbids(name: str, local: str, nicklen: int) -> None:
+    nick = nick_from_template("{displayname}[m]", name, f"@{local}:x", nicklen)
+    assert 0 < len(nick) <= nicklen
+    assert re.fullmatch(r"[A-Za-z\[\]\\`^{}|_][A-Za-z0-9\[\]\\`^{}|_-]*", nick)
+
+
 @pytest.mark.parametrize(
     ("section", "message"),
     [
@@ -279,6 +322,10 @@ def test_the_example_config_parses() -> None:
         ({"reconnect": {"initial_delay": 5, "max_delay": 1}}, r"network\.reconnect"),
         ({"networks": [{"id": "x", "servers": [{"host": "h"}], "reconnect": []}]}, r"reconnect"),
         ({"backfill_limit": -1}, r"network\.backfill_limit"),
+        (_shared({"relay_nick": "no spaces"}), r"shared_channels\.relay_nick"),
+        (_shared({"puppet_nick": "{name}"}), r"shared_channels\.puppet_nick .* not a template"),
+        (_shared({"puppet_nick": "fixed"}), r"must contain \{displayname\}"),
+        (_shared({"puppet_nick": 5}), r"shared_channels\.puppet_nick must be text"),
     ],
 )
 def test_bad_settings_name_the_field(section: dict[str, Any], message: str) -> None:

@@ -1,0 +1,164 @@
+"""Operator mode: a network's channels as public rooms shared by every Matrix user.
+
+Against the session's InspIRCd: Matrix users join ``#irc_test_<#channel>`` by alias;
+the bridge's relay connection bridges the channel once for all of them; each Matrix
+user speaks through a connection the bridge opens for them (or, without puppets,
+through the relay), and none of the bridge's own nicks turns into a ghost.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+import pytest
+
+from bridgekit.testing.bridge import BridgeSetup, run_bridge
+from bridgekit.testing.inspircd import InspIRCdServer
+from bridgekit.testing.matrix_client import MatrixRequestError
+from bridgekit.testing.synapse import SynapseServer
+from bridges.irc.connector import IRCConnector
+from bridges.irc.protocol import IRCConnection, JoinEvent, MessageEvent
+
+from .conftest import (
+    NETWORK,
+    ConnFactory,
+    IRCHarness,
+    connected,
+    eventually,
+    expect,
+    irc_overrides,
+    unique,
+)
+
+
+def shared_overrides(server: InspIRCdServer, relay_nick: str, puppet_nick: str) -> dict[str, Any]:
+    """The test network in operator mode."""
+    overrides = irc_overrides(server)
+    network = dict(overrides["network.networks"][0])
+    network["shared_channels"] = {
+        "enabled": True,
+        "relay_nick": relay_nick,
+        "puppet_nick": puppet_nick,
+    }
+    return {**overrides, "network.networks": [network]}
+
+
+@pytest.fixture
+def shared_bridge(
+    synapse: SynapseServer, irc_setup: BridgeSetup, database_url: str, inspircd: InspIRCdServer
+) -> Any:
+    """``async with shared_bridge(puppet_nick) as harness``: the bridge in operator mode
+    with a relay nick of its own."""
+
+    @asynccontextmanager
+    async def start(puppet_nick: str) -> AsyncIterator[IRCHarness]:
+        overrides = shared_overrides(inspircd, unique("relay"), puppet_nick)
+        async with run_bridge(IRCConnector(), irc_setup, synapse, database_url, overrides) as b:
+            yield IRCHarness(b, irc_setup, synapse, database_url, inspircd)
+
+    return start
+
+
+async def irc_user_in(
+    irc_connect: ConnFactory, server: InspIRCdServer, channel: str
+) -> IRCConnection:
+    """An IRC user who joined ``channel`` first (and so is its op)."""
+    conn = irc_connect(server.host, server.port, unique("carol"))
+    await connected(conn)
+    conn.join(channel)
+    await expect(conn, JoinEvent, lambda e: e.is_self)
+    return conn
+
+
+def alias_of(harness: IRCHarness, channel: str) -> str:
+    return f"#irc_{NETWORK}_{channel}:{harness.bridge.domain}"
+
+
+def bodies(client: Any, room_id: str) -> list[tuple[str, str]]:
+    """(sender, body) of every message in the room's timeline so far."""
+    return [
+        (e["sender"], e["content"].get("body", ""))
+        for e in client.timeline(room_id)
+        if e["type"] == "m.room.message"
+    ]
+
+
+async def test_two_matrix_users_share_a_channel_and_each_irc_line_arrives_once(
+    shared_bridge: Any, inspircd: InspIRCdServer, irc_connect: ConnFactory, matrix_user: Any
+) -> None:
+    channel = unique("#shared")
+    carol = await irc_user_in(irc_connect, inspircd, channel)
+    async with shared_bridge("{displayname}[m]") as harness:
+        alice, bob = await matrix_user("alice"), await matrix_user("bob")
+        alice_name, bob_name = unique("Alice"), unique("Bob")
+        await alice.set_displayname(alice_name)
+        await bob.set_displayname(bob_name)
+
+        room_id = await alice.join(alias_of(harness, channel))
+        assert await bob.join(alias_of(harness, channel)) == room_id
+        carol_ghost = harness.ghost(carol.nick)
+
+        async def carol_in_room() -> bool:
+            return carol_ghost in await alice.get_joined_members(room_id)
+
+        await eventually(carol_in_room)
+
+        carol.send_message(channel, "hello matrix")
+        await alice.wait_for_message(room_id, body="hello matrix")
+        await bob.wait_for_message(room_id, body="hello matrix")
+
+        # Each Matrix user speaks through a connection of their own, named after them.
+        await alice.send_text(room_id, "hi carol")
+        from_alice = await expect(carol, MessageEvent, lambda e: e.text == "hi carol", 30)
+        assert from_alice.source.nick.startswith(alice_name)
+        await bob.send_text(room_id, "hi from bob")
+        from_bob = await expect(carol, MessageEvent, lambda e: e.text == "hi from bob", 30)
+        assert from_bob.source.nick.startswith(bob_name)
+        # The second message of a user goes through the same connection.
+        await alice.send_text(room_id, "still me")
+        again = await expect(carol, MessageEvent, lambda e: e.text == "still me", 30)
+        assert again.source.nick == from_alice.source.nick
+
+        carol.send_message(channel, "marker")
+        await alice.wait_for_message(room_id, body="marker")
+        await bob.wait_for_message(room_id, body="marker")
+        seen = bodies(alice, room_id)
+        assert seen.count((carol_ghost, "hello matrix")) == 1
+        # What Matrix users said is theirs alone: no ghost repeats it.
+        assert [s for s, body in seen if body in ("hi carol", "still me")] == [alice.user_id] * 2
+        assert [s for s, body in seen if body == "hi from bob"] == [bob.user_id]
+        members = await alice.get_joined_members(room_id)
+        for nick in (from_alice.source.nick, from_bob.source.nick):
+            assert harness.ghost(nick) not in members
+        assert harness.bridge.is_ghost(carol_ghost)
+
+
+async def test_without_puppets_the_relay_speaks_for_matrix_users(
+    shared_bridge: Any, inspircd: InspIRCdServer, irc_connect: ConnFactory, matrix_user: Any
+) -> None:
+    channel = unique("#relayed")
+    carol = await irc_user_in(irc_connect, inspircd, channel)
+    async with shared_bridge("") as harness:
+        dave = await matrix_user("dave")
+        await dave.set_displayname("Dave")
+        room_id = await dave.join(alias_of(harness, channel))
+        await dave.send_text(room_id, "relayed hello")
+        line = await expect(carol, MessageEvent, lambda e: "relayed hello" in e.text, 30)
+        assert line.text == "Dave: relayed hello"
+        carol.send_message(channel, "heard you")
+        await dave.wait_for_message(room_id, body="heard you")
+        assert [body for _, body in bodies(dave, room_id)].count("relayed hello") == 1
+
+
+async def test_an_alias_of_no_shared_channel_is_not_found(
+    shared_bridge: Any, matrix_user: Any
+) -> None:
+    async with shared_bridge("{displayname}[m]") as harness:
+        erin = await matrix_user("erin")
+        domain = harness.bridge.domain
+        for alias in (f"#irc_nonet_#x:{domain}", f"#irc_{NETWORK}_nochannel:{domain}"):
+            with pytest.raises(MatrixRequestError) as failed:
+                await erin.join(alias)
+            assert failed.value.status == 404, alias
