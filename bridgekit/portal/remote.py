@@ -86,6 +86,7 @@ async def _dispatch(portal: Portal, event: RemoteEvent, source: UserLogin) -> No
             if event.create:
                 await ensure_room(portal, source, info)
         else:
+            await ensure_room(portal, source)  # a login new to the chat: invite its user
             await sync_info(portal, source, info)
     elif isinstance(event, RemotePresence):
         await _presence(portal, event, source)

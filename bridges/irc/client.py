@@ -326,6 +326,9 @@ class IRCClient(
         if conn is None:
             raise BridgeError(f"Not connected to {self.network_name}.")
         if conn.is_channel(folded):
+            relay = self.connector.shared.relay_of(self.network_id) if self.is_shared else None
+            if relay is not None and relay is not self and relay.in_channel(folded):
+                return await relay.get_chat_info(portal)  # it sees the channel for everyone
             name = self.in_channel(folded) or folded
             return to_matrix.channel_info(
                 self, conn, name, conn.members(name), self.topics.get(folded)
@@ -343,6 +346,20 @@ class IRCClient(
         return RoomCapabilities(
             formatting=True, edits=True, reactions=True, replies=True, media=True
         )
+
+    async def resolve_chat(self, identifier: str) -> PortalKey | None:
+        """``ChatResolving`` for the ``bridge`` command: in operator mode a channel is
+        bridged to an existing room only with a channel operator's consent (and the
+        bridge's own connection joins it); in bouncer mode the channels joined."""
+        name = identifier.strip()
+        if not self.is_shared:
+            return None
+        if not self.is_channel(name):
+            raise BridgeError(f"`{name}` is not a channel: IRC channels start with #.")
+        shared = self.connector.shared
+        channel = await shared.consent(self, name)
+        shared.follow_bridging(self.network_id, channel)
+        return self.portal_key(channel)
 
     async def list_chats(self) -> list[PortalKey]:
         """The channels the connection is in (``ChatListing``, for the ``sync`` command)."""
@@ -388,15 +405,16 @@ class IRCClient(
         folded = conn.casefold(channel)
         return next((name for name, _ in conn.channels if conn.casefold(name) == folded), None)
 
-    async def resync(self, channel: str) -> None:
-        """Bring the portal of a joined channel up to date (creating its room)."""
+    async def resync(self, channel: str, *, create: bool = True) -> None:
+        """Bring the portal of a joined channel up to date (creating its room unless
+        ``create`` is off)."""
         conn = self.require_connection()
         name = self.in_channel(channel) or channel
         info = to_matrix.channel_info(
             self, conn, name, conn.members(name), self.topics.get(conn.casefold(name))
         )
         await self.login.queue_remote_event(
-            RemoteChatResync(portal=self.portal_key(name), info=info, create=True)
+            RemoteChatResync(portal=self.portal_key(name), info=info, create=create)
         )
 
     async def remember_channels(self, conn: IRCConnection) -> None:

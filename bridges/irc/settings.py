@@ -46,6 +46,8 @@ class SharedSettings:
     #: speak in a shared channel (``{displayname}``, ``{localpart}``); empty: such
     #: users are relayed through the bridge's connection instead.
     puppet_nick: str
+    #: How long bridging an existing room waits for a channel operator's consent.
+    consent_timeout: float = 300.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -224,7 +226,10 @@ def _shared(raw: Any, where: str) -> SharedSettings | None:
                 f"config: {where}.puppet_nick must contain {{displayname}} or {{localpart}}, "
                 "or be empty to relay everyone through relay_nick."
             )
-    return SharedSettings(relay_nick, puppet_nick)
+    timeout = raw.get("consent_timeout", 300)
+    if not isinstance(timeout, int | float) or isinstance(timeout, bool) or timeout <= 0:
+        raise ValueError(f"config: {where}.consent_timeout is {timeout!r}; use seconds, e.g. 300.")
+    return SharedSettings(relay_nick, puppet_nick, float(timeout))
 
 
 _PROXY = re.compile(r"^(socks4|socks5|http)://([^:@/]+(:[^@/]*)?@)?[^/:@]+:\d{1,5}/?$")

@@ -13,7 +13,10 @@ On a network with ``shared_channels`` on, a channel is one portal without a rece
   "name: text");
 - the nicks of all the bridge's connections are the bridge's own: what they say came
   from Matrix and is not bridged back, and they get no ghosts;
-- private chats stay per connection, as in bouncer mode.
+- private chats stay per connection, as in bouncer mode;
+- an existing Matrix room is bridged to a channel (``bridge #channel``) only with the
+  consent of one of the channel's operators: the requester themselves when they are
+  one, else the first operator who answers the relay's question with "yes".
 """
 
 from __future__ import annotations
@@ -67,6 +70,10 @@ RELAY_KEY = "relay"
 PUPPET_KEY = "puppet"
 #: How long a Matrix message waits for its speaker's connection and join.
 _CONNECT_TIMEOUT = 30.0
+#: How long the relay waits for a consented ``bridge`` command to adopt its room.
+_FOLLOW_TIMEOUT = 120.0
+#: Channel statuses that may consent to bridging a room (owner, admin, op).
+_OPERATOR_PREFIXES = frozenset("~&@")
 _NICK_UNSAFE = re.compile(r"[^A-Za-z0-9\[\]\\`^{}|_-]")
 # Channel-scoped events: in operator mode only the relay bridges them.
 _CHANNEL_EVENTS = (
@@ -99,6 +106,7 @@ class SharedChannels:
     def __init__(self, connector: IRCConnector) -> None:
         self.connector = connector
         self._puppet_locks: dict[str, asyncio.Lock] = {}
+        self._tasks: set[asyncio.Task[None]] = set()
 
     # Roles
 
@@ -350,3 +358,95 @@ class SharedChannels:
         outcome = await client.join(folded)
         if isinstance(outcome, ReplyEvent):
             raise BridgeError(f"You cannot join {folded}: {outcome.message}")
+
+    # Bridging an existing room
+
+    async def consent(self, asker: IRCClient, channel: str) -> str:
+        """Get a channel operator's consent to bridge ``channel`` to an existing room
+        for ``asker``'s user: the user's own connection when it is an operator, else
+        the operators are asked by the relay and the first answer counts. Returns the
+        channel's name; raises ``BridgeError`` when nobody consents."""
+        relay = self.relay_of(asker.network_id)
+        if relay is None or relay.conn is None:
+            raise BridgeError(f"The bridge has no connection of its own to {asker.network_name}.")
+        name = await self.relay_join(relay, channel)
+        conn = relay.conn
+        own = self.own_nicks(asker.network_id, conn)
+        ops = {
+            conn.casefold(m.nick): m.nick
+            for m in conn.members(name)
+            if _OPERATOR_PREFIXES & set(m.prefixes)
+        }
+        if asker.conn is not None and conn.casefold(asker.conn.nick) in ops:
+            return name
+        ops = {folded: nick for folded, nick in ops.items() if folded not in own}
+        if not ops:
+            raise BridgeError(f"{name} has no operator who could agree to bridging it.")
+        try:
+            settings = self.settings_of(asker)
+            wait_s = settings.consent_timeout if settings is not None else 300.0
+            return await self._ask(relay, conn, asker, name, ops, wait_s)
+        except BridgeError:
+            if await self.connector.bridge.find_portal_room(relay.portal_key(name)) is None:
+                conn.part(name, "Not bridged")
+            raise
+
+    async def _ask(
+        self,
+        relay: IRCClient,
+        conn: IRCConnection,
+        asker: IRCClient,
+        name: str,
+        ops: dict[str, str],
+        wait_s: float,
+    ) -> str:
+        def answer(event: IRCEvent) -> bool:
+            return (
+                isinstance(event, MessageEvent)
+                and not event.is_channel
+                and not event.is_echo
+                and conn.casefold(event.source.nick) in ops
+                and event.text.strip().lower() in ("yes", "no")
+            )
+
+        future = relay.outbox.watch(answer, swallow=True)
+        question = (
+            f"{asker.login.user_mxid} asks to bridge {name} to a Matrix room. As an operator "
+            f'of {name}, answer me "yes" to allow it or "no" to refuse.'
+        )
+        for nick in ops.values():
+            conn.send_message(nick, question, kind="notice")
+        await asker.login.notify_user(
+            f"Asked the operators of {name} ({', '.join(sorted(ops.values()))}) for consent; "
+            f"waiting up to {wait_s:.0f} s."
+        )
+        try:
+            reply = await asyncio.wait_for(future, wait_s)
+        except TimeoutError as e:
+            relay.outbox.forget(future)
+            raise BridgeError(f"No operator of {name} agreed within {wait_s:.0f} s.") from e
+        if not isinstance(reply, MessageEvent):
+            raise BridgeError(f"The bridge lost its connection while asking about {name}.")
+        if reply.text.strip().lower() != "yes":
+            raise BridgeError(f"{reply.source.nick}, an operator of {name}, refused.")
+        conn.send_message(reply.source.nick, f"Thanks: {name} is being bridged.", kind="notice")
+        return name
+
+    def follow_bridging(self, network_id: str, channel: str) -> None:
+        """Once the ``bridge`` command has made a room the channel's portal, the relay
+        takes its place in it (so that it relays for users without a connection)."""
+        relay = self.relay_of(network_id)
+        if relay is None:
+            return
+        task = asyncio.create_task(self._follow(relay, channel), name=f"irc-follow {channel}")
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def _follow(self, relay: IRCClient, channel: str) -> None:
+        bridge = self.connector.bridge
+        key = relay.portal_key(channel)
+        for _ in range(int(_FOLLOW_TIMEOUT / 0.5)):
+            if await bridge.find_portal_room(key) is not None:
+                await relay.resync(channel, create=False)
+                return
+            await asyncio.sleep(0.5)

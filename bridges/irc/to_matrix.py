@@ -365,10 +365,13 @@ async def _synced(client: IRCClient, conn: IRCConnection, event: ChannelSyncedEv
     client.topics[conn.casefold(event.channel)] = topic
     client.settle(client.join_key(event.channel), event)
     info = channel_info(client, conn, event.channel, event.members, topic)
-    await client.login.queue_remote_event(
-        RemoteChatResync(portal=client.portal_key(event.channel), info=info, create=True)
-    )
     shared = client.connector.shared
+    # A shared channel's room is opened by its alias, a user's join or `bridge`: the
+    # relay joining (say, to ask for consent) creates none.
+    create = not (client.is_shared and shared.is_relay(client))
+    await client.login.queue_remote_event(
+        RemoteChatResync(portal=client.portal_key(event.channel), info=info, create=create)
+    )
     if client.is_shared and not shared.is_relay(client):
         # The relay bridges (and catches up) the channel for everyone.
         await shared.joined_by_user(client, event.channel)

@@ -28,8 +28,10 @@ from .conftest import (
     connected,
     eventually,
     expect,
+    irc_log_in,
     irc_overrides,
     unique,
+    wait_notice,
 )
 
 
@@ -162,3 +164,116 @@ async def test_an_alias_of_no_shared_channel_is_not_found(
             with pytest.raises(MatrixRequestError) as failed:
                 await erin.join(alias)
             assert failed.value.status == 404, alias
+
+
+async def _room_for_the_bot(client: Any, harness: IRCHarness) -> str:
+    room = await client.create_room(invite=[harness.bot], name="Our own room")
+    await client.wait_for_event(
+        room,
+        lambda e: (
+            e["type"] == "m.room.member"
+            and e["state_key"] == harness.bot
+            and e["content"]["membership"] == "join"
+        ),
+    )
+    await client.set_user_power_level(room, harness.bot, 100)
+    return room
+
+
+async def test_bridging_an_existing_room_needs_a_channel_operators_yes(
+    shared_bridge: Any, inspircd: InspIRCdServer, irc_connect: ConnFactory, matrix_user: Any
+) -> None:
+    agreed, refused = unique("#plumb"), unique("#private")
+    carol = await irc_user_in(irc_connect, inspircd, agreed)
+    carol.join(refused)
+    await expect(carol, JoinEvent, lambda e: e.is_self and e.channel == refused)
+    async with shared_bridge("{displayname}[m]") as harness:
+        alice = await matrix_user("alice")
+        await irc_log_in(alice, harness, unique("al"))
+        prefix = harness.bridge.commands.prefix
+
+        room_id = await _room_for_the_bot(alice, harness)
+        await alice.send_text(room_id, f"{prefix} bridge {agreed}")
+        question = await expect(
+            carol, MessageEvent, lambda e: e.kind == "notice" and "asks to bridge" in e.text, 30
+        )
+        assert alice.user_id in question.text and agreed in question.text
+        carol.send_message(question.source.nick, "yes")
+        await wait_notice(alice, room_id, harness.bot, "now bridged")
+        carol.send_message(agreed, "welcome, matrix room")
+        await alice.wait_for_message(room_id, body="welcome, matrix room")
+        # Someone without a connection of their own gets one in the bridged room too.
+        frank = await matrix_user("frank")
+        await frank.set_displayname(unique("Frank"))
+        await alice.invite(room_id, frank.user_id)
+        await frank.join(room_id)
+        await frank.send_text(room_id, "frank here")
+        line = await expect(carol, MessageEvent, lambda e: e.text == "frank here", 30)
+        assert line.source.nick != question.source.nick
+
+        other = await _room_for_the_bot(alice, harness)
+        await alice.send_text(other, f"{prefix} bridge {refused}")
+        question = await expect(
+            carol, MessageEvent, lambda e: e.kind == "notice" and refused in e.text, 30
+        )
+        carol.send_message(question.source.nick, "no")
+        await wait_notice(alice, other, harness.bot, f"an operator of {refused}, refused")
+        assert await harness.bridge.get_portal_by_mxid(other) is None
+
+
+async def test_a_logged_in_user_joins_a_shared_channel_with_their_own_connection(
+    shared_bridge: Any, inspircd: InspIRCdServer, irc_connect: ConnFactory, matrix_user: Any
+) -> None:
+    channel = unique("#own")
+    carol = await irc_user_in(irc_connect, inspircd, channel)
+    async with shared_bridge("{displayname}[m]") as harness:
+        alice = await matrix_user("alice")
+        nick = unique("al")
+        management = await irc_log_in(alice, harness, nick)
+        await alice.send_text(management, f"join {channel}")
+        room_id = await alice.wait_for_invite(lambda invite: invite.name == channel)
+        await alice.join(room_id)
+        # The shared room, reachable by its alias for everyone else.
+        gina = await matrix_user("gina")
+        assert await gina.join(alias_of(harness, channel)) == room_id
+
+        await alice.send_text(room_id, "through my own nick")
+        line = await expect(carol, MessageEvent, lambda e: e.text == "through my own nick", 30)
+        assert line.source.nick == nick
+        carol.send_message(channel, f"hi {nick}")
+        event = await alice.wait_for_message(room_id, body=f"hi {nick}")
+        # The nick of the bridge's own connection is the Matrix user's, as a pill.
+        assert alice.user_id in event["content"].get("m.mentions", {}).get("user_ids", [])
+        await gina.wait_for_message(room_id, body=f"hi {nick}")
+        assert [s for s, b in bodies(gina, room_id) if b == f"hi {nick}"] == [
+            harness.ghost(carol.nick)
+        ]
+
+
+@pytest.mark.both_backends
+async def test_shared_rooms_and_puppets_come_back_after_a_restart(
+    synapse: SynapseServer,
+    irc_setup: BridgeSetup,
+    database_url: str,
+    inspircd: InspIRCdServer,
+    irc_connect: ConnFactory,
+    matrix_user: Any,
+) -> None:
+    channel = unique("#again")
+    carol = await irc_user_in(irc_connect, inspircd, channel)
+    overrides = shared_overrides(inspircd, unique("relay"), "{displayname}[m]")
+    alice = await matrix_user("alice")
+    await alice.set_displayname(unique("Alice"))
+    async with run_bridge(IRCConnector(), irc_setup, synapse, database_url, overrides) as b:
+        harness = IRCHarness(b, irc_setup, synapse, database_url, inspircd)
+        room_id = await alice.join(alias_of(harness, channel))
+        await alice.send_text(room_id, "before")
+        first = await expect(carol, MessageEvent, lambda e: e.text == "before", 30)
+    async with run_bridge(IRCConnector(), irc_setup, synapse, database_url, overrides) as b:
+        await expect(carol, JoinEvent, lambda e: e.source.nick == first.source.nick, 30)
+        carol.send_message(channel, "after the restart")
+        await alice.wait_for_message(room_id, body="after the restart")
+        await alice.send_text(room_id, "me again")
+        again = await expect(carol, MessageEvent, lambda e: e.text == "me again", 30)
+        assert again.source.nick == first.source.nick
+        assert [b for _, b in bodies(alice, room_id)].count("after the restart") == 1
