@@ -31,6 +31,7 @@ from .capabilities import (
     TypingHandling,
     UserSearching,
 )
+from .checkpoints import Checkpoints
 from .commands import CommandContext, NetworkCommand
 from .connector import NetworkClient, NetworkConnector, NetworkName, RoomCapabilities
 from .content import (
@@ -110,6 +111,7 @@ __all__ = [
     "ChatMember",
     "ChatMemberList",
     "ChatResolving",
+    "Checkpoints",
     "CommandContext",
     "ContactListing",
     "ConvertedMessage",

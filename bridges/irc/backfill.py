@@ -2,7 +2,9 @@
 
 The client remembers when it last heard from the server (the server time of the last
 message, and the moment of every registration), in the login's metadata so that a
-restart knows it too. After each registration it asks which private chats had
+restart knows it too; a moment is stored only once every message received before it
+has been handled by the core (``Checkpoints``), so a crash never skips a message
+that was received but not yet bridged. After each registration it asks which private chats had
 messages since then (``CHATHISTORY TARGETS``), and, for those and for every channel
 it was in before (once it is joined again), for the newest messages after that moment
 (``CHATHISTORY LATEST <chat> timestamp=…``); each chat's messages go to the core as
@@ -18,10 +20,10 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING
 
-from bridgekit.network import FetchResult, RemoteBackfill, RemoteMessage
+from bridgekit.network import Checkpoints, FetchResult, RemoteBackfill, RemoteEvent, RemoteMessage
 
 from . import to_matrix
 from .protocol import (
@@ -45,8 +47,8 @@ SEEN_KEY = "seen_at"
 # earlier than we last heard (the duplicates are dropped by msgid).
 _MARGIN = timedelta(seconds=5)
 # Saving the login row on every message would be a write per line; after a crash the
-# catch-up simply starts this much earlier.
-_SAVE_INTERVAL = 30.0
+# catch-up simply starts up to this much earlier (what was bridged is recognised).
+_SAVE_INTERVAL = 2.0
 _REQUEST_TIMEOUT = 15.0
 # How many private chats with missed messages one catch-up bridges.
 _TARGETS_LIMIT = 50
@@ -63,20 +65,28 @@ class Backfill:
         self._saved_at = 0.0
         self._since: datetime | None = None
         self._pending: set[str] = set()
+        self._checkpoints: Checkpoints[datetime] = Checkpoints()
 
     @staticmethod
     def offered(conn: IRCConnection) -> bool:
         """Whether the server can tell us its history."""
         return bool(_CAPS & conn.caps)
 
+    def track(self, event: RemoteEvent) -> None:
+        """A message event is about to be queued: the last-seen moment waits for it."""
+        self._checkpoints.track(event)
+
     def saw(self, moment: datetime) -> None:
-        """Something the server sent at ``moment`` was bridged."""
-        if self.seen_at is None or moment > self.seen_at:
-            self.seen_at = moment
-            self.client.login.metadata[SEEN_KEY] = moment.isoformat()
+        """Everything the server sent up to ``moment`` was queued with the core."""
+        self._checkpoints.offer(moment)
 
     async def save(self, *, force: bool = False) -> None:
-        """Store the last-seen moment (at most every few seconds unless ``force``)."""
+        """Store the last-seen moment that every handled message allows (at most every
+        few seconds unless ``force``)."""
+        moment = self._checkpoints.take()
+        if moment is not None and (self.seen_at is None or moment > self.seen_at):
+            self.seen_at = moment
+            self.client.login.metadata[SEEN_KEY] = moment.isoformat()
         if self.seen_at == self._saved:
             return
         now = asyncio.get_running_loop().time()
@@ -129,9 +139,11 @@ class Backfill:
         log.info(
             "Login %s caught up on %d messages in %s", self.client.login.id, len(messages), target
         )
-        await self.client.login.queue_remote_event(
-            RemoteBackfill(portal=self.client.portal_key(target), messages=messages)
-        )
+        event = RemoteBackfill(portal=self.client.portal_key(target), messages=messages)
+        self.track(event)
+        await self.client.login.queue_remote_event(event)
+        newest = max(m.timestamp_ms or 0 for m in messages)
+        self.saw(datetime.fromtimestamp(newest / 1000, UTC))
 
     async def channel_joined(self, conn: IRCConnection, channel: str) -> None:
         """Bridge what was said in ``channel`` since we last heard from the server, if
@@ -183,7 +195,6 @@ class Backfill:
                 and conn.casefold(event.conversation) == folded
             ):
                 messages.append(to_matrix.message(self.client, conn, event))
-                self.saw(event.time)
         return messages
 
 

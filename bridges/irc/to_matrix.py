@@ -294,7 +294,9 @@ async def _message(client: IRCClient, conn: IRCConnection, event: MessageEvent) 
     client.nicks[conn.casefold(event.source.nick)] = event.source.nick
     if not event.is_channel and not event.is_echo:
         client.nicks[conn.casefold(event.conversation)] = event.conversation
-    await client.login.queue_remote_event(message(client, conn, event))
+    remote = message(client, conn, event)
+    client.backfill.track(remote)
+    await client.login.queue_remote_event(remote)
     client.backfill.saw(event.time)
     await client.backfill.save()
 

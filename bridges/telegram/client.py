@@ -22,6 +22,7 @@ from bridgekit.network import (
     ChatInfo,
     ChatListing,
     ChatResolving,
+    Checkpoints,
     ContactListing,
     EditHandling,
     EmojiID,
@@ -55,7 +56,6 @@ from bridgekit.network import (
 )
 
 from .chat_info import get_chat_info, get_user_info, user_info
-from .checkpoint import Checkpoints
 from .connection import BridgeTelegramClient, make_client
 from .flood import describe_wait
 from .from_matrix import MAX_TEXT, MatrixToTelegram
@@ -110,7 +110,7 @@ class TelegramNetworkClient(
         self._stop_requested = asyncio.Event()
         self._ended = False
         self._tasks: set[asyncio.Future[Any]] = set()
-        self.checkpoints = Checkpoints()
+        self.checkpoints: Checkpoints[list[UpdateState]] = Checkpoints()
         self.handlers = UpdateHandlers(self)
         self.outgoing = MatrixToTelegram(self)
 
