@@ -49,6 +49,9 @@ class MatrixHandler:
         # New transactions wait until events left from before a restart are queued,
         # so a room's old events are handled before its new ones.
         self._resumed = asyncio.Event()
+        #: Events accepted before the last stop and not finished then (see
+        #: ``MatrixEvent.replayed``).
+        self.replayed: set[str] = set()
 
     def register(self) -> None:
         """Take over the appservice's transaction endpoint."""
@@ -138,6 +141,7 @@ class MatrixHandler:
         pending = await self.bridge.inbox.pending()
         if pending:
             log.info("Resuming %d Matrix events accepted before the last stop", len(pending))
+        self.replayed = {str(raw["event_id"]) for raw in pending}
         for raw in pending:
             self.dispatch(raw)
         self._resumed.set()

@@ -143,6 +143,11 @@ class MatrixEvent:
     ``portal`` is the portal's key; ``sender_mxid`` the Matrix user who acted;
     ``login_id`` the login that acts for them on the network (their own, or the
     relay login when ``relay`` is set).
+
+    ``replayed`` is set for an event that the bridge had accepted before a crash or
+    stop without finishing it: it may already have reached the network. Networks
+    whose sends are idempotent (a Telegram random_id, a Discord nonce) need not care;
+    others can look for it on the network before sending it again.
     """
 
     portal: PortalKey
@@ -150,6 +155,7 @@ class MatrixEvent:
     sender_mxid: str
     login_id: LoginID
     relay: RelayInfo | None = None
+    replayed: bool = False
 
 
 @dataclass(slots=True, kw_only=True)

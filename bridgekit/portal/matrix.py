@@ -178,6 +178,7 @@ async def _message(
         sender_mxid=str(event.sender),
         login_id=login.id,
         relay=relay,
+        replayed=str(event.event_id) in bridge.matrix.replayed,
         msgtype=msgtype,
         body=body,
         html=html if relay is None else None,

@@ -23,7 +23,14 @@ import logging
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING
 
-from bridgekit.network import Checkpoints, FetchResult, RemoteBackfill, RemoteEvent, RemoteMessage
+from bridgekit.network import (
+    Checkpoints,
+    FetchResult,
+    MessageID,
+    RemoteBackfill,
+    RemoteEvent,
+    RemoteMessage,
+)
 
 from . import to_matrix
 from .protocol import (
@@ -33,6 +40,7 @@ from .protocol import (
     NotConnectedError,
     by_msgid,
     by_time,
+    split_text,
 )
 from .protocol.chathistory import Subcommand
 
@@ -53,6 +61,8 @@ _REQUEST_TIMEOUT = 15.0
 # How many private chats with missed messages one catch-up bridges.
 _TARGETS_LIMIT = 50
 _CAPS = frozenset({"draft/chathistory", "chathistory"})
+# How far back a replayed Matrix message is looked for among our own messages.
+_RECENT = 100
 
 
 class Backfill:
@@ -132,8 +142,7 @@ class Backfill:
             await self._catch_up(conn, nick, since)
 
     async def _catch_up(self, conn: IRCConnection, target: str, since: datetime) -> None:
-        limit = self.client.settings.backfill_limit
-        messages = await self.history(conn, "LATEST", target, by_time(since - _MARGIN), limit)
+        messages = await self._missed(conn, target, since - _MARGIN)
         if not messages:
             return
         log.info(
@@ -144,6 +153,27 @@ class Backfill:
         await self.client.login.queue_remote_event(event)
         newest = max(m.timestamp_ms or 0 for m in messages)
         self.saw(datetime.fromtimestamp(newest / 1000, UTC))
+
+    async def _missed(
+        self, conn: IRCConnection, target: str, since: datetime
+    ) -> list[RemoteMessage] | None:
+        """The newest ``backfill_limit`` messages of ``target`` after ``since``, oldest
+        first. Servers cap a reply at their own page size (ISUPPORT CHATHISTORY), so
+        older pages are asked for (``BEFORE`` the oldest one) until ``since``."""
+        limit = self.client.settings.backfill_limit
+        messages = await self.history(conn, "LATEST", target, by_time(since), limit)
+        since_ms = since.timestamp() * 1000
+        while messages and len(messages) < limit:
+            older = await self.history(
+                conn, "BEFORE", target, by_msgid(messages[0].id), limit - len(messages)
+            )
+            fresh = [m for m in older or [] if (m.timestamp_ms or 0) > since_ms]
+            if not fresh:
+                break
+            messages = fresh + messages
+            if len(fresh) < len(older or ()):
+                break  # reached ``since``
+        return messages
 
     async def channel_joined(self, conn: IRCConnection, channel: str) -> None:
         """Bridge what was said in ``channel`` since we last heard from the server, if
@@ -165,6 +195,35 @@ class Backfill:
             messages = await self.history(conn, "AFTER", target, by_msgid(after), limit)
         found = messages or []
         return FetchResult(found, has_more=len(found) >= limit)
+
+    async def find_sent(
+        self, conn: IRCConnection, target: str, kind: str, text: str, budget: int
+    ) -> MessageEvent | None:
+        """A message of ours in ``target``'s recent history that starts like ``text``
+        (split as it would be sent in ``budget`` bytes) and that no Matrix event is
+        mapped to yet: sent just before a crash, before the bridge could record it.
+        ``None`` when there is none, or the server keeps no history."""
+        if not self.offered(conn) or not text:
+            return None
+        first = split_text(text, budget)[0]
+        try:
+            async with asyncio.timeout(_REQUEST_TIMEOUT):
+                events = await conn.chathistory("LATEST", target, "*", _RECENT)
+        except (ChatHistoryError, NotConnectedError, TimeoutError):
+            return None
+        own, bridge = conn.casefold(conn.nick), self.client.connector.bridge
+        portal = self.client.portal_key(target)
+        for event in reversed(events):
+            if (
+                isinstance(event, MessageEvent)
+                and event.msgid
+                and event.kind == kind
+                and event.text == first
+                and conn.casefold(event.source.nick) == own
+                and await bridge.get_message(portal, MessageID(event.msgid)) is None
+            ):
+                return event
+        return None
 
     async def history(
         self, conn: IRCConnection, subcommand: Subcommand, target: str, selector: str, limit: int

@@ -457,7 +457,9 @@ class IRCClient(
         reply = msg.reply_to
         if reply is not None and not ids.is_local(reply.id):
             tags["+draft/reply"] = reply.id
-        return await self._send(conn, target, kind, text, tags, as_nick=as_nick)
+        return await self._send(
+            conn, target, kind, text, tags, as_nick=as_nick, replayed=msg.replayed
+        )
 
     def _relay_nick(
         self, conn: IRCConnection, target: str, kind: MessageKind, relay: RelayInfo | None
@@ -511,12 +513,22 @@ class IRCClient(
         tags: dict[str, str],
         *,
         as_nick: str | None = None,
+        replayed: bool = False,
     ) -> MatrixMessageResponse:
         command = "NOTICE" if kind == "notice" else "PRIVMSG"
         overhead = _ACTION_OVERHEAD if kind == "action" else 0
         budget = max(conn.text_budget(target, command, overhead), 16)
         if from_matrix.line_count(text, budget) > self.settings.max_lines:
             text = await self._paste(target, text, budget)
+        if replayed and as_nick is None:
+            # Accepted before a crash: it may have gone out already (IRC has no
+            # idempotent send), which the server's history can tell.
+            earlier = await self.backfill.find_sent(conn, target, kind, text, budget)
+            if earlier is not None and earlier.msgid:
+                log.info("Not sending a replayed message again: %s has it", target)
+                return MatrixMessageResponse(
+                    MessageID(earlier.msgid), timestamp_ms=int(earlier.time.timestamp() * 1000)
+                )
         if as_nick is not None:
             sent = conn.send_relaymsg(target, as_nick, text)
         else:
