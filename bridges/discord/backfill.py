@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 import discord
 
-from bridgekit.network import RemoteBackfill
+from bridgekit.network import LoginHandle, RemoteBackfill
 
 from . import guilds
 from .settings import GuildMode
@@ -33,18 +33,24 @@ SAVE_DELAY = 5.0
 a burst of messages, not one per message)."""
 
 
-class Backfill:
-    """The per-channel positions of one login, and the catch-up after a start."""
+class ChannelPositions:
+    """The newest message seen in each channel of one login (bot or user), kept in
+    the login's metadata (``channels``)."""
 
-    def __init__(self, client: DiscordClient) -> None:
-        self.client = client
+    def __init__(self, login: LoginHandle) -> None:
+        self.login = login
         self._save_task: asyncio.Task[None] | None = None
 
     @property
     def positions(self) -> dict[str, Any]:
         """Channel ID → the newest message ID seen there."""
-        positions: dict[str, Any] = self.client.login.metadata.setdefault("channels", {})
+        positions: dict[str, Any] = self.login.metadata.setdefault("channels", {})
         return positions
+
+    def position(self, channel_id: int) -> int | None:
+        """The newest message ID seen in a channel, if any."""
+        value = self.positions.get(str(channel_id))
+        return int(value) if value else None
 
     def seen(self, channel_id: int, message_id: int) -> None:
         """Note a message of a bridged channel."""
@@ -57,14 +63,22 @@ class Backfill:
 
     async def _save_later(self) -> None:
         await asyncio.sleep(SAVE_DELAY)
-        await self.client.login.save()
+        await self.login.save()
 
     async def flush(self) -> None:
         """Save the positions now (at disconnect)."""
         task, self._save_task = self._save_task, None
         if task is not None and not task.done():
             task.cancel()
-            await self.client.login.save()
+            await self.login.save()
+
+
+class Backfill(ChannelPositions):
+    """The channel positions of a bot login, and its catch-up after a start."""
+
+    def __init__(self, client: DiscordClient) -> None:
+        super().__init__(client.login)
+        self.client = client
 
     async def catch_up(self, listener: GatewayListener) -> None:
         """Bridge what each known channel got since its saved position."""

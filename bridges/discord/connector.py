@@ -1,4 +1,5 @@
-"""The Discord network plugin: a bot token per login, guild channels as portals."""
+"""The Discord network plugin: bot logins bridge guild channels; user-token logins
+(only when the operator allows them) bridge a person's DMs and group DMs."""
 
 from __future__ import annotations
 
@@ -19,7 +20,8 @@ from bridgekit.network import (
 
 from . import guilds
 from .client import DiscordClient
-from .login import BOT_FLOW, BotTokenLogin
+from .dms import UserLoginClient
+from .login import BOT_FLOW, USER_FLOW, BotTokenLogin, UserLoginOff, UserTokenLogin
 from .settings import DiscordSettings, Endpoints, example_config
 
 log = logging.getLogger("bridgekit.discord")
@@ -28,8 +30,10 @@ log = logging.getLogger("bridgekit.discord")
 class DiscordConnector(NetworkConnector):
     """The Discord bridge, on discord.py.
 
-    Each login is a Discord bot (its token). Guild text channels are shared portals
-    (one room however many logins see the channel), grouped under their guild.
+    A bot login (its token) bridges guilds: their text channels are shared portals
+    (one room however many logins see the channel), grouped under their guild. A user
+    login (``user_login: true`` only) bridges its account's DMs and group DMs, each a
+    portal of its own (see ``dms``).
     """
 
     name = NetworkName("Discord", "discord", url="https://discord.com")
@@ -38,6 +42,7 @@ class DiscordConnector(NetworkConnector):
     def __init__(self) -> None:
         self.settings = DiscordSettings()
         self.clients: dict[LoginID, DiscordClient] = {}
+        self.user_clients: dict[LoginID, UserLoginClient] = {}
         self._previous_endpoints: Endpoints | None = None
 
     def load_config(self, section: dict[str, Any]) -> None:
@@ -61,12 +66,20 @@ class DiscordConnector(NetworkConnector):
         return guilds.commands(self)
 
     def get_login_flows(self) -> list[LoginFlow]:
-        return [BOT_FLOW]
+        return [BOT_FLOW, USER_FLOW] if self.settings.user_login else [BOT_FLOW]
 
     async def create_login(self, user_mxid: str, flow_id: str) -> LoginProcess:
-        return BotTokenLogin()
+        if flow_id == USER_FLOW.id:
+            if not self.settings.user_login:
+                return UserLoginOff()
+            return UserTokenLogin(self.settings.endpoints().api_base)
+        return BotTokenLogin(user_login=self.settings.user_login)
 
     async def load_user_login(self, login: LoginHandle) -> NetworkClient:
+        if login.metadata.get("kind") == "user":
+            user_client = UserLoginClient(login, self)
+            self.user_clients[login.id] = user_client
+            return user_client
         client = DiscordClient(login, self)
         self.clients[login.id] = client
         return client

@@ -13,7 +13,7 @@ import logging
 import re
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 import discord
 
@@ -78,7 +78,7 @@ async def send_message(client: DiscordClient, msg: MatrixMessage) -> MatrixMessa
             return await _send_via_webhook(client, channel, thread, msg, msg.relay)
         except WebhooksUnavailable as e:
             log.warning("No webhook in channel %s (%s); relaying as the bot", channel.id, e)
-    text = _everyone(await _text(client, msg.body, msg.html, msg.msgtype, msg.content), msg)
+    text = _everyone(await matrix_text(client, msg.body, msg.html, msg.msgtype, msg.content), msg)
     if msg.media is not None and msg.body == msg.media.filename:
         text = ""
     async with _files(client, channel, msg) as files:
@@ -100,7 +100,7 @@ async def _send_as_bot(
             message_id=int(msg.reply_to.id), channel_id=target_id, fail_if_not_exists=False
         )
     destination: discord.abc.Messageable = thread if thread is not None else channel
-    chunks = _split(text) or [""]
+    chunks = split_text(text) or [""]
     sent: list[discord.Message] = []
     for index, chunk in enumerate(chunks):
         last = index == len(chunks) - 1
@@ -174,7 +174,7 @@ async def _send_via_webhook(
     raw = msg.content
     body = str(raw.get("body") or "")
     html = raw.get("formatted_body") if raw.get("format") == "org.matrix.custom.html" else None
-    text = _everyone(await _text(client, body, html, msg.msgtype, raw), msg)
+    text = _everyone(await matrix_text(client, body, html, msg.msgtype, raw), msg)
     if msg.media is not None and body == msg.media.filename:
         text = ""
     if msg.reply_to is not None:
@@ -195,7 +195,7 @@ async def _send_as_webhook(
     hook = await client.webhooks.for_channel(channel)
     username = _webhook_name(relay.display_name)
     avatar_url = relay.avatar_public_url or discord.utils.MISSING
-    chunks = _split(text) or [""]
+    chunks = split_text(text) or [""]
     sent: list[discord.Message] = []
     for index, chunk in enumerate(chunks):
         last = index == len(chunks) - 1
@@ -233,10 +233,22 @@ def _response(sent: list[discord.Message], metadata: dict[str, Any]) -> MatrixMe
     )
 
 
-async def _text(
-    client: DiscordClient, body: str, html: str | None, msgtype: str, content: dict[str, Any]
+class PillResolvers(Protocol):
+    """What turning Matrix HTML into Discord markdown asks a client."""
+
+    def discord_user_of(self, mxid: str) -> str | None:
+        """The Discord user ID a Matrix user (a ghost, the login's owner) stands for."""
+        ...
+
+    async def channel_of_room(self, room_id: str) -> str | None:
+        """The Discord channel ID whose portal is ``room_id``."""
+        ...
+
+
+async def matrix_text(
+    client: PillResolvers, body: str, html: str | None, msgtype: str, content: dict[str, Any]
 ) -> str:
-    """The Discord markdown of a Matrix message's text."""
+    """The Discord markdown of a Matrix message's text (without a reply fallback)."""
     if html:
         text = await to_discord(html, client.discord_user_of, client.channel_of_room)
     else:
@@ -247,7 +259,7 @@ async def _text(
     return text
 
 
-def _split(text: str) -> list[str]:
+def split_text(text: str) -> list[str]:
     """Text in pieces Discord takes (at most 2000 characters, cut at line ends)."""
     chunks: list[str] = []
     while len(text) > MAX_TEXT:
@@ -316,7 +328,7 @@ async def edit_message(client: DiscordClient, edit: MatrixEdit) -> None:
         raw = edit.content or {}
         body = str(raw.get("body", edit.body))
         html = raw.get("formatted_body") if raw.get("format") == "org.matrix.custom.html" else None
-        text = await _text(client, body, html, edit.msgtype, {})
+        text = await matrix_text(client, body, html, edit.msgtype, {})
         hook = client.webhooks.get(int(webhook_id))
         if hook is None:
             raise BridgeError("The webhook of that message is gone; it cannot be edited.")
@@ -327,7 +339,7 @@ async def edit_message(client: DiscordClient, edit: MatrixEdit) -> None:
             thread=discord.Object(where) if where != channel.id else discord.utils.MISSING,
         )
         return
-    text = await _text(client, edit.body, edit.html, edit.msgtype, {})
+    text = await matrix_text(client, edit.body, edit.html, edit.msgtype, {})
     if len(text) > MAX_TEXT:
         raise BridgeError(f"Discord messages hold at most {MAX_TEXT} characters.")
     message = _partial(client, where, edit.target.id)

@@ -67,6 +67,12 @@ def commands(connector: DiscordConnector) -> list[NetworkCommand]:
 
     async def guilds(ctx: CommandContext) -> None:
         assert ctx.login is not None  # needs_login is set
+        if ctx.login.id in connector.user_clients:
+            await ctx.reply(
+                "Your login is a user login, which bridges only your DMs and group DMs. "
+                "Servers are bridged through a bot login: send `login bot`."
+            )
+            return
         client = connector.clients.get(ctx.login.id)
         if client is None or client.discord is None or not client.discord.is_ready():
             await ctx.reply("The bot is not connected to Discord right now; try again soon.")

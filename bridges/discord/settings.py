@@ -66,6 +66,7 @@ class DiscordSettings:
     relay_webhooks: bool = True
     max_upload_size: int = 10 * 1024 * 1024
     backfill_limit: int = 50
+    user_login: bool = False
 
     @classmethod
     def from_config(cls, section: Mapping[str, Any]) -> DiscordSettings:
@@ -80,6 +81,7 @@ class DiscordSettings:
             relay_webhooks=_flag(section, "relay_webhooks", True),
             max_upload_size=_count(section, "max_upload_size", 10 * 1024 * 1024),
             backfill_limit=_count(section, "backfill_limit", 50),
+            user_login=_flag(section, "user_login", False),
         )
 
     def endpoints(self) -> Endpoints:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import logging
 import re
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 import discord
 
@@ -255,7 +255,27 @@ def _embed_text(embed: discord.Embed) -> str:
     return "\n".join(lines)
 
 
-async def _attachment_part(att: discord.Attachment, uploader: MediaUploader) -> dict[str, Any]:
+class AttachmentLike(Protocol):
+    """A Discord attachment, as discord.py or the user-account client describe one."""
+
+    @property
+    def filename(self) -> str: ...
+    @property
+    def size(self) -> int: ...
+    @property
+    def content_type(self) -> str | None: ...
+    @property
+    def width(self) -> int | None: ...
+    @property
+    def height(self) -> int | None: ...
+
+    async def read(self) -> bytes:
+        """The file's bytes."""
+        ...
+
+
+async def attachment_part(att: AttachmentLike, uploader: MediaUploader) -> dict[str, Any]:
+    """An attachment as a Matrix media message (a notice when it is too large)."""
     mimetype = (att.content_type or "application/octet-stream").split(";")[0]
     if att.size > uploader.max_size:
         return {
@@ -321,13 +341,17 @@ def message_converter(client: DiscordClient, message: discord.Message) -> Conver
         if text is not None:
             parts.append(ConvertedPart(text))
         for att in message.attachments:
-            parts.append(ConvertedPart(await _attachment_part(att, uploader)))
+            parts.append(ConvertedPart(await attachment_part(att, uploader)))
         for sticker in message.stickers:
             event_type, content = await _sticker_part(client, sticker, uploader)
             parts.append(ConvertedPart(content, event_type=event_type))
         if not parts:
             parts.append(ConvertedPart({"msgtype": "m.notice", "body": "(empty message)"}))
-        _number_parts(parts, message)
+        number_parts(
+            parts,
+            [f"att:{a.id}" for a in message.attachments]
+            + [f"sticker:{s.id}" for s in message.stickers],
+        )
         thread_id = thread_id_of(message)
         if thread_id is not None:
             for part in parts:
@@ -341,12 +365,10 @@ def message_converter(client: DiscordClient, message: discord.Message) -> Conver
     return convert
 
 
-def _number_parts(parts: list[ConvertedPart], message: discord.Message) -> None:
-    """The text is part ``""``; each attachment is part ``att:<id>`` (the first part
-    is always ``""``, so a message is found by its first part)."""
-    names = [f"att:{a.id}" for a in message.attachments] + [
-        f"sticker:{s.id}" for s in message.stickers
-    ]
+def number_parts(parts: list[ConvertedPart], names: list[str]) -> None:
+    """The text is part ``""``; each attachment is part ``att:<id>``, each sticker
+    ``sticker:<id>`` (``names``, in order; the first part is always ``""``, so a
+    message is found by its first part)."""
     has_text = len(parts) > len(names)
     ids = ([""] if has_text else []) + names
     for index, (part, part_id) in enumerate(zip(parts, ids, strict=False)):

@@ -180,6 +180,7 @@ class Channel:
     recipients: list[int] = field(default_factory=list)
     owner_id: int | None = None
     icon: str | None = None
+    icon_image: bytes | None = None
     last_message_id: int | None = None
     archived: bool = False
     locked: bool = False

@@ -350,9 +350,15 @@ class Gateway:
         self.sessions[session.session_id] = session
         session.connection = conn
         conn.session = session
+        properties = data.get("properties")
         self._record(
             GatewayRecord(
-                "identify", account.id, session.session_id, conn.path, intents=int(intents)
+                "identify",
+                account.id,
+                session.session_id,
+                conn.path,
+                intents=int(intents),
+                properties=dict(properties) if isinstance(properties, dict) else None,
             )
         )
         self._send_ready(session)

@@ -38,6 +38,7 @@ class GatewayRecord:
     code: int | None = None
     replayed: int = 0
     intents: int | None = None
+    properties: dict[str, Any] | None = None
     at: float = field(default_factory=time.monotonic)
 
 

@@ -1,5 +1,5 @@
 """CDN routes (the ``cdn.discordapp.com`` of this server): attachments, avatars, guild
-icons, emoji, stickers and default avatars.
+icons, group DM icons, emoji, stickers and default avatars.
 
 Attachment URLs are signed like real ones (``?ex=&is=&hm=``); a URL whose query was
 stripped or tampered with gets 404, as Discord's CDN answers expired links.
@@ -93,6 +93,15 @@ async def guild_icon(request: web.Request) -> web.Response:
     if guild is None or guild.icon != _stem(request.match_info["filename"]):
         raise web.HTTPNotFound(text="404: Not Found")
     return _asset(guild.icon_image)
+
+
+@routes.get("/channel-icons/{channel_id}/{filename}")
+async def channel_icon(request: web.Request) -> web.Response:
+    """A group DM's icon by hash."""
+    channel = server_of(request).channels.get(int(request.match_info["channel_id"]))
+    if channel is None or channel.icon != _stem(request.match_info["filename"]):
+        raise web.HTTPNotFound(text="404: Not Found")
+    return _asset(channel.icon_image)
 
 
 @routes.get("/emojis/{filename}")

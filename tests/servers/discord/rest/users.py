@@ -97,12 +97,34 @@ async def leave_guild(request: web.Request) -> web.Response:
     return web.Response(status=204)
 
 
+@routes.get("/users/@me/channels")
+async def my_private_channels(request: web.Request) -> web.Response:
+    """The caller's DMs and group DMs. Discord answers bots with an empty list: they
+    cannot list their DMs (they learn of them from MESSAGE_CREATE)."""
+    world = world_of(request)
+    account = caller(request)
+    if account.bot:
+        return json_response([])
+    return json_response([wire.channel(world, ch) for ch in world.private_channels_of(account)])
+
+
 @routes.post("/users/@me/channels")
 async def open_dm(request: web.Request) -> web.Response:
-    """Open (or return) the DM channel with ``recipient_id``."""
+    """Open (or return) the DM channel with ``recipient_id``, or (user accounts only)
+    create a group DM with ``recipients``."""
     world = world_of(request)
     account = caller(request)
     body = await read_json(request)
+    if "recipients" in body:
+        if account.bot:
+            raise ApiError(403, ErrorCode.MISSING_ACCESS, "Bots cannot create group DMs")
+        try:
+            others = [world.account(int(uid)) for uid in body["recipients"]]
+        except (ValueError, TypeError):
+            raise form_error("recipients", "BASE_TYPE_REQUIRED", "Invalid recipients") from None
+        if any(other.bot for other in others):
+            raise ApiError(400, ErrorCode.CANNOT_MESSAGE_USER, "Cannot add bots to group DMs")
+        return json_response(wire.channel(world, world.create_group_dm(account, others)))
     try:
         other = world.account(int(body["recipient_id"]))
     except (KeyError, ValueError, TypeError):

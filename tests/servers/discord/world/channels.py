@@ -187,16 +187,28 @@ class ChannelOps(GuildOps):
         return ch
 
     def create_group_dm(
-        self, owner: Account, recipients: Iterable[Account], *, name: str | None = None
+        self,
+        owner: Account,
+        recipients: Iterable[Account],
+        *,
+        name: str | None = None,
+        icon: bytes | None = None,
     ) -> Channel:
-        """Create a group DM (user accounts only on real Discord); dispatch CHANNEL_CREATE."""
-        members = [owner.id] + [r.id for r in recipients if r.id != owner.id]
+        """Create a group DM of user accounts and dispatch CHANNEL_CREATE to them.
+
+        Bots cannot be in group DMs (on Discord only through OAuth2 ``gdm.join``, which
+        is not modelled): ``ValueError``."""
+        people = [owner, *(r for r in recipients if r.id != owner.id)]
+        if any(p.bot for p in people):
+            raise ValueError("bots cannot be in group DMs")
         ch = Channel(
             id=self.ids.next(),
             type=ChannelType.GROUP_DM,
-            recipients=members,
+            recipients=[p.id for p in people],
             owner_id=owner.id,
             name=name,
+            icon=image_hash(icon) if icon else None,
+            icon_image=icon,
         )
         self.channels[ch.id] = ch
         self.channel_message_ids[ch.id] = []
