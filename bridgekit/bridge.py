@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Any, BinaryIO, cast
 import aiohttp
 from mautrix.appservice import IntentAPI
 from mautrix.appservice.state_store.asyncpg import PgASStateStore
-from mautrix.errors import MatrixRequestError
+from mautrix.errors import MatrixConnectionError, MatrixRequestError
 from mautrix.types import (
     EventContent,
     EventID,
@@ -195,7 +195,7 @@ class Bridge:
         address = self.config["homeserver.address"]
         try:
             await self.bot_intent.ensure_registered()
-        except aiohttp.ClientError as e:
+        except (aiohttp.ClientError, MatrixConnectionError) as e:
             raise StartupError(
                 f"Cannot reach the homeserver at {address} ({e}). Check homeserver.address."
             ) from e
@@ -208,6 +208,14 @@ class Bridge:
         try:
             await self._ping_with_retries()
         except MatrixRequestError as e:
+            if e.errcode == "M_FORBIDDEN":
+                raise StartupError(
+                    f"The homeserver refused the bridge's ping ({e.errcode}: {e.message}). "
+                    "That is not the network: the registration it loaded does not match this "
+                    "config (appservice.id, homeserver.domain, appservice.bot.username). Fix "
+                    "the config, run -g, give the homeserver the new registration and restart "
+                    "it; --check-config compares them."
+                ) from e
             raise StartupError(
                 f"The homeserver cannot reach the bridge at {self.config['appservice.address']} "
                 f"({e.errcode}: {e.message}). Check appservice.address and that the bridge "
@@ -245,13 +253,25 @@ class Bridge:
                 await login.client.disconnect()
             except Exception:
                 log.exception("Failed to disconnect login %s", login.id)
-        await self.connector.stop()
-        await self._drain(seconds=10)
-        if self.encryption is not None:
-            await self.encryption.stop()
+        # Each step on its own: after a failed start some parts never started.
+        for step in (self.connector.stop, self._drain_queued, self._stop_encryption):
+            try:
+                await step()
+            except Exception:
+                log.exception("Stopping the bridge: %s failed", step.__name__)
         if getattr(self.appservice, "runner", None) is not None:
             await self.appservice.stop()
-        await self.db.stop()
+        try:
+            await self.db.stop()
+        except Exception:
+            log.exception("Stopping the bridge: closing the database failed")
+
+    async def _drain_queued(self) -> None:
+        await self._drain(seconds=10)
+
+    async def _stop_encryption(self) -> None:
+        if self.encryption is not None:
+            await self.encryption.stop()
 
     async def _drain(self, seconds: float) -> None:
         """Let queued work finish (work may queue more work), then cancel leftovers

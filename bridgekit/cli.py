@@ -58,6 +58,7 @@ def write_registration(
     stored = Config.load(config_path, example)
     generate_tokens(stored)
     stored.save()
+    os.chmod(config_path, 0o600)  # it holds the same tokens as the registration
     config = Config.load(config_path, example, save=False)
     config.apply_env(environ)
     yaml = YAML()
@@ -75,17 +76,19 @@ async def _run(connector: NetworkConnector, config: Config) -> None:
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
-    await bridge.start()
     try:
+        await bridge.start()
         await stop.wait()
     finally:
+        # Also after a failed start: an open database (aiosqlite's thread) would keep
+        # the process alive, and a supervisor would never restart it.
         await bridge.stop()
 
 
-def _check_config(config: Config, registration: Path) -> int:
+def _check_config(config: Config, registration: Path, connector: NetworkConnector) -> int:
     from .doctor import run_checks
 
-    checks = asyncio.run(run_checks(config, registration))
+    checks = asyncio.run(run_checks(config, registration, connector))
     for check in checks:
         print(check)
     failed = [c for c in checks if not c.ok]
@@ -140,9 +143,16 @@ def main(factory: ConnectorFactory | None = None, argv: list[str] | None = None)
                 )
             sys.exit(0)
         config = Config.load(args.config, _example(connector))
+        if config.unknown:
+            print(
+                f"Warning: {args.config} had settings this bridge does not know, now left "
+                f"out of it: {', '.join(config.unknown)}. Check their spelling against the "
+                "example config.",
+                file=sys.stderr,
+            )
         config.apply_env(os.environ)
         if args.check_config:
-            sys.exit(_check_config(config, args.registration))
+            sys.exit(_check_config(config, args.registration, connector))
         level = str(config.get("logging.level") or "INFO").upper()
         logging.getLogger().setLevel(level)
         validate(config)

@@ -12,6 +12,7 @@ import argparse
 import asyncio
 import logging
 import shutil
+import signal
 import sys
 from pathlib import Path
 
@@ -112,6 +113,8 @@ def main() -> None:
     parser.add_argument("--dir", type=Path, default=Path(".demo"), help="where to keep state")
     args = parser.parse_args()
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    # `kill` stops the demo like Ctrl+C does: its servers are stopped too.
+    signal.signal(signal.SIGTERM, signal.default_int_handler)
     try:
         code = asyncio.run(run(args.dir.resolve(), args.check))
     except KeyboardInterrupt:

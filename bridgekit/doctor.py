@@ -21,6 +21,7 @@ from ruamel.yaml import YAML
 
 from .config import Config, ConfigError, validate
 from .db.errors import explain_database_error
+from .network.connector import NetworkConnector
 from .registration import registration_from_config
 
 log = logging.getLogger("bridgekit.doctor")
@@ -41,13 +42,23 @@ class Check:
         return f"[{mark}] {self.name}" + ("" if self.ok else f"\n       → {self.advice}")
 
 
-async def run_checks(config: Config, registration_path: Path | None) -> list[Check]:
-    """Run every check that can run; later checks are skipped when the config is invalid."""
+async def run_checks(
+    config: Config, registration_path: Path | None, connector: NetworkConnector | None = None
+) -> list[Check]:
+    """Run every check that can run; later checks are skipped when the config is invalid.
+    With ``connector`` its ``network:`` section is checked as the bridge would."""
     try:
         validate(config)
+        if connector is not None:
+            try:
+                connector.load_config(dict(config.get("network") or {}))
+            except ValueError as e:
+                raise ConfigError(f"The network section of the config is wrong: {e}") from e
     except ConfigError as e:
         return [Check("config is valid", False, str(e))]
     checks = [Check("config is valid", True)]
+    if config.get("encryption.allow"):
+        checks.append(_check_encryption_libraries())
     checks.append(_check_registration(config, registration_path))
     checks.append(await _check_database(config))
     async with aiohttp.ClientSession(timeout=TIMEOUT) as session:
@@ -80,10 +91,25 @@ def _check_registration(config: Config, path: Path | None) -> Check:
     return Check(name, True)
 
 
+def _check_encryption_libraries() -> Check:
+    name = "encryption libraries are installed"
+    try:
+        import olm  # noqa: F401
+    except ImportError:
+        return Check(
+            name,
+            False,
+            "encryption.allow is on, but python-olm is missing: install the `e2ee` extra "
+            "(pip install '.[e2ee]'), or turn encryption.allow off.",
+        )
+    return Check(name, True)
+
+
 async def _check_database(config: Config) -> Check:
     url = str(config["database.url"])
-    db = Database.create(url)
+    db: Database | None = None
     try:
+        db = Database.create(url)
         await db.start()
         await db.fetchval("SELECT 1")
     except Exception as e:
@@ -95,7 +121,8 @@ async def _check_database(config: Config) -> Check:
         return Check("database is reachable", False, f"{shown}: {explanation}")
     finally:
         try:
-            await db.stop()
+            if db is not None:
+                await db.stop()
         except Exception:
             log.debug("Closing the database failed", exc_info=True)
     return Check("database is reachable", True)

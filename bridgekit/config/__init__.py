@@ -97,14 +97,18 @@ class Config:
     def __init__(self, data: CommentedMap, path: Path | None = None) -> None:
         self.data = data
         self.path = path
+        #: Settings of the operator's file that the bridge does not know (misspelled,
+        #: or removed in this version): left out of the merged config.
+        self.unknown: list[str] = []
 
     @classmethod
     def load(cls, path: Path, example: str, *, save: bool = True) -> Config:
         """Read ``path``, merge it into ``example`` and (with ``save``) write the merged
         result back. Raises ``FileNotFoundError`` if the file does not exist."""
         user = _load(path.read_text())
-        merged = merge(_load(example), user)
+        merged, unknown = merge(_load(example), user)
         config = cls(merged, path)
+        config.unknown = unknown
         if save and merged != user:
             config.save()
         return config
@@ -154,14 +158,18 @@ class Config:
         _set(self.data, path, value)
 
 
-def merge(base: CommentedMap, user: Mapping[str, Any]) -> CommentedMap:
+def merge(base: CommentedMap, user: Mapping[str, Any]) -> tuple[CommentedMap, list[str]]:
     """Copy every value of ``user`` that ``base`` has a place for onto ``base``; keys
-    under ``network`` and the free-form sections are copied even if ``base`` lacks them."""
+    under ``network`` and the free-form sections are copied even if ``base`` lacks them.
+    Returns ``base`` and the paths of ``user`` that had no place (left out)."""
+    unknown = []
     for path in _leaves(user):
         in_base, _ = _get(base, path)
         if in_base or path.startswith("network.") or path in FREE_FORM:
             _set(base, path, _get(user, path)[1])
-    return base
+        else:
+            unknown.append(path)
+    return base, unknown
 
 
 _LOCALPART = re.compile(r"^[a-z0-9._=\-/]+$")

@@ -18,6 +18,11 @@ def explain_database_error(error: Exception) -> str | None:
         )
     if isinstance(error, DatabaseException):
         return f"{error}. {error.explanation or 'Check database.url.'}"
+    if isinstance(error, RuntimeError) and "asyncpg" in str(error):
+        return (
+            "PostgreSQL needs the asyncpg driver, which is not installed: install the "
+            "`postgres` extra (pip install '.[postgres]' in the bridge's environment)."
+        )
     sqlstate = getattr(error, "sqlstate", None)
     if sqlstate == "3D000":
         return (

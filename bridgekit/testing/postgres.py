@@ -74,7 +74,7 @@ async def _connect(url: URL) -> Any:
         import asyncpg
     except ImportError as e:
         raise PostgresUnavailableError(
-            "asyncpg is not installed: `pip install 'bridgekit[postgres]'`"
+            "asyncpg is not installed: install the `postgres` extra (`pip install '.[postgres]'`)"
         ) from e
     try:
         return await asyncpg.connect(str(url), timeout=CONNECT_TIMEOUT)

@@ -98,3 +98,20 @@ def test_validation_names_the_bad_field() -> None:
         assert "homeserver.address" in str(e) and "http://" in str(e)
     else:
         raise AssertionError("a homeserver address without a scheme was accepted")
+
+
+def test_a_failed_start_explains_itself_and_exits(tmp_path: Path) -> None:
+    """Nothing listens at homeserver.address: the bridge says so and exits non-zero
+    (it used to hang with the database open, so a supervisor never restarted it)."""
+    assert _cli(tmp_path).returncode == 0
+    config_file = tmp_path / "config.yaml"
+    text = config_file.read_text().replace("domain: example.org", "domain: my.hs")
+    config_file.write_text(text.replace("http://127.0.0.1:8008", "http://127.0.0.1:9"))
+    assert _cli(tmp_path, "-g").returncode == 0
+    assert config_file.stat().st_mode & 0o077 == 0  # it holds the tokens now
+    started = _cli(tmp_path)
+    assert started.returncode != 0
+    assert "The bridge could not start: Cannot reach the homeserver at http://127.0.0.1:9" in (
+        started.stderr
+    )
+    assert "Traceback" not in started.stderr

@@ -23,8 +23,10 @@ def test_upgrade_keeps_operator_values_and_adds_new_options(tmp_path: Path) -> N
         "homeserver:\n    address: https://matrix.example.net\n    domain: example.net\n"
         "bridge:\n    permissions:\n        '@me:example.net': admin\n"
         "network:\n    setting: 5\n    extra_key: kept\n"
+        "homeservr:\n    address: typo\n"
     )
     config = Config.load(path, EXAMPLE)
+    assert config.unknown == ["homeservr.address"]  # reported, and left out
     assert config["homeserver.address"] == "https://matrix.example.net"
     assert config["bridge.permissions"] == {"@me:example.net": "admin"}  # replaced whole
     assert config["network.setting"] == 5 and config["network.extra_key"] == "kept"

@@ -6,13 +6,16 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
 from ruamel.yaml import YAML
 
 from bridgekit.config import Config
+from bridgekit.db.errors import explain_database_error
 from bridgekit.doctor import Check, run_checks
 from bridgekit.testing.bridge import BridgeSetup
 from bridgekit.testing.loopback import LoopbackConnector
 from bridgekit.testing.synapse import SynapseServer, free_port
+from bridges.irc.connector import IRCConnector
 
 
 def _setup_files(
@@ -109,3 +112,29 @@ def test_check_config_from_the_command_line(tmp_path: Path) -> None:
     assert "[ok  ] config is valid" in result.stdout
     assert "[ok  ] registration matches the config" in result.stdout
     assert "[FAIL] the bridge can reach the homeserver" in result.stdout
+
+
+async def test_the_network_section_and_the_encryption_libraries_are_checked(
+    tmp_path: Path,
+    loopback_setup: BridgeSetup,
+    synapse: SynapseServer,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    config, registration = _setup_files(tmp_path, loopback_setup, synapse)
+    config["network"] = {"networks": [{"id": "Bad_ID", "servers": [{"host": "h"}]}]}
+    [check] = await run_checks(config, registration, IRCConnector())
+    assert not check.ok and "network section" in check.advice and "networks[0].id" in check.advice
+
+    config, registration = _setup_files(tmp_path, loopback_setup, synapse, encryption__allow=True)
+    checks = await run_checks(config, registration, LoopbackConnector())
+    assert [c.ok for c in checks if c.name == "encryption libraries are installed"] == [True]
+    monkeypatch.setitem(sys.modules, "olm", None)  # as if the e2ee extra were missing
+    failed = _failed(await run_checks(config, registration, LoopbackConnector()))
+    assert [c.name for c in failed] == ["encryption libraries are installed"]
+    assert "e2ee" in failed[0].advice
+
+
+def test_postgres_without_its_driver_is_explained() -> None:
+    error = RuntimeError("Unknown database scheme postgres. Perhaps you forgot to install asyncpg?")
+    explanation = explain_database_error(error)
+    assert explanation is not None and "`postgres` extra" in explanation
