@@ -383,6 +383,12 @@ async def test_private_chats_query_and_nick(
     assert to_carol.text == "hello carol"
     await alice.send_text(management, "query nobody4242")
     await wait_notice(alice, management, irc_bridge.bot, "Nobody uses the nick nobody4242")
+    # `msg` sends from the management room; the private chat's room shows it as hers.
+    await alice.send_text(management, f"msg {carol.nick} sent with msg")
+    by_msg = await expect(carol, MessageEvent, _said_by(nick))
+    assert (by_msg.text, by_msg.target) == ("sent with msg", carol.nick)
+    await wait_notice(alice, management, irc_bridge.bot, f"Sent to {carol.nick}")
+    await alice.wait_for_message(carol_dm, body="sent with msg")
 
     renamed = unique("alicia")
     await alice.send_text(management, f"nick {renamed}")

@@ -3,7 +3,7 @@
 They work in the management room and, with the command prefix, in portal rooms
 (where they act on that room's connection and channel). A user with several IRC
 logins names the network first: ``join libera #python``. One module per group:
-:mod:`.chats` (join, part, query), :mod:`.channel` (topic, mode, kick) and
+:mod:`.chats` (join, part, query, msg), :mod:`.channel` (topic, mode, kick) and
 :mod:`.connection` (nick, whois, raw, reconnect, disconnect) and :mod:`.operator`
 (networks, for admins).
 """
@@ -17,7 +17,7 @@ from bridgekit.network import CommandContext, NetworkCommand
 
 from ..client import IRCClient
 from .channel import kick_command, mode_command, topic_command
-from .chats import join_command, part_command, query_command
+from .chats import join_command, msg_command, part_command, query_command
 from .connection import (
     certfp_command,
     disconnect_command,
@@ -54,6 +54,9 @@ def network_commands(connector: IRCConnector) -> list[NetworkCommand]:
         command("join", join_command, 1, "join an IRC channel", "[network] #channel [key]"),
         command("part", part_command, 1, "leave an IRC channel", "[network] [#channel] [reason]"),
         command("query", query_command, 1, "open a private chat on IRC", "[network] <nick>"),
+        command(
+            "msg", msg_command, 2, "send a message to a nick or channel", "[network] <to> <text>"
+        ),
         command("nick", nick_command, 1, "change your IRC nick", "[network] <nick>"),
         command("whois", whois_command, 1, "show who uses a nick", "[network] <nick>"),
         command(

@@ -1,11 +1,11 @@
-"""Commands about the user's chats: join, part and query."""
+"""Commands about the user's chats: join, part, query and msg."""
 
 from __future__ import annotations
 
 from bridgekit.network import BridgeError, CommandContext, RemoteChatResync
 
 from ..client import IRCClient
-from ..protocol import ChannelSyncedEvent, ReplyEvent
+from ..protocol import ChannelSyncedEvent, ReplyEvent, UnsafeLineError
 from .targets import portal_target
 
 
@@ -69,3 +69,35 @@ async def query_command(ctx: CommandContext, client: IRCClient, args: list[str])
     )
     name = found.user_info.name if found.user_info else args[0]
     await ctx.reply(f"Opened a private chat with {name}: you are invited to its room.")
+
+
+async def msg_command(ctx: CommandContext, client: IRCClient, args: list[str]) -> None:
+    """Send a message to a nick (opening the private chat's room) or to a channel
+    you are in; it shows up in that room as yours."""
+    if len(args) < 2:
+        await ctx.reply("Usage: `msg <nick or #channel> <text>`.")
+        return
+    target, text = args[0], " ".join(args[1:])
+    try:
+        conn = client.require_connection()
+        if conn.is_channel(target):
+            joined = client.in_channel(target)
+            if joined is None:
+                await ctx.reply(f"You are not in {target}: send `join {target}` first.")
+                return
+            conn.send_message(joined, text)
+            await ctx.reply(f"Sent to {joined}.")
+            return
+        found = await client.resolve_identifier(target, create_chat=True)
+    except (BridgeError, UnsafeLineError) as e:
+        await ctx.reply(str(e))
+        return
+    if found is None or found.portal is None:
+        await ctx.reply(f"Nobody uses the nick {target} on {client.network_name} right now.")
+        return
+    await client.login.queue_remote_event(
+        RemoteChatResync(portal=found.portal, info=found.chat_info, create=True)
+    )
+    name = (found.user_info.name if found.user_info else None) or target
+    conn.send_message(name, text)
+    await ctx.reply(f"Sent to {name}; the private chat's room has the conversation.")
