@@ -6,7 +6,14 @@ import logging
 from typing import TYPE_CHECKING
 
 from mautrix.appservice import IntentAPI
-from mautrix.types import ContentURI, UserID
+from mautrix.types import (
+    ContentURI,
+    EventType,
+    Membership,
+    MemberStateEventContent,
+    RoomID,
+    UserID,
+)
 
 from .db import GhostRecord
 from .network.info import UserInfo
@@ -59,3 +66,19 @@ class Ghost:
         if changed:
             await self.bridge.ghosts_db.save(self.record)
             log.debug("Updated profile of ghost %s", self.mxid)
+
+    async def set_room_name(self, room_id: RoomID, name: str | None) -> None:
+        """Give the ghost's (joined) membership in ``room_id`` the display name ``name``
+        (the chat's own name for the remote user); nothing when it has it already."""
+        if not name:
+            return
+        displayname = self.bridge.ghost_displayname(name)
+        member = await self.bridge.appservice.state_store.get_member(room_id, self.mxid)
+        if member is not None and member.displayname == displayname:
+            return
+        content = MemberStateEventContent(membership=Membership.JOIN, displayname=displayname)
+        if self.record.avatar_mxc:
+            content.avatar_url = ContentURI(self.record.avatar_mxc)
+        await self.intent.send_state_event(
+            room_id, EventType.ROOM_MEMBER, content, state_key=self.mxid
+        )

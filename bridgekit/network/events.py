@@ -30,11 +30,17 @@ class EventSender:
     ``is_from_me`` is true when the logged-in account itself acted (a message sent from
     the user's phone): the core then sends it as the Matrix user (double puppeting)
     where it can, otherwise as the account's ghost. ``user_id`` is that remote user.
+
+    ``room_name`` is the sender's name in this chat only, where the network has
+    per-chat names (a Discord server nickname, with a role): the ghost's membership
+    in the portal's room carries it (the display name template applies), its profile
+    keeps ``user_info.name``.
     """
 
     user_id: RemoteUserID | None = None
     is_from_me: bool = False
     user_info: UserInfo | None = None
+    room_name: str | None = None
 
 
 @dataclass(slots=True, kw_only=True)

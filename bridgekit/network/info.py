@@ -51,7 +51,8 @@ class ChatMember:
     ``user_id`` is the remote user (a ghost). ``is_from_me`` marks the logged-in
     account itself, which the core maps to the Matrix user who owns the login.
     ``power_level`` uses Matrix numbers (0 member, 50 moderator, 100 admin); ``None``
-    leaves the level alone.
+    leaves the level alone. ``room_name`` is the member's name in this chat only (see
+    ``EventSender.room_name``).
     """
 
     user_id: RemoteUserID | None = None
@@ -59,6 +60,7 @@ class ChatMember:
     membership: Membership = Membership.JOIN
     power_level: int | None = None
     user_info: UserInfo | None = None
+    room_name: str | None = None
 
 
 @dataclass(slots=True)

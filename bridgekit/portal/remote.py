@@ -133,6 +133,7 @@ async def _sender_intent(portal: Portal, sender: EventSender, source: UserLogin)
     ghost = await bridge.get_ghost(sender.user_id, source)
     await ghost.update_info(sender.user_info)
     await ghost.intent.ensure_joined(room_id)
+    await ghost.set_room_name(room_id, sender.room_name)
     return ghost.intent
 
 

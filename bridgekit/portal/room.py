@@ -305,6 +305,7 @@ async def sync_members(portal: Portal, source: UserLogin, members: ChatMemberLis
             mxid = ghost.mxid
             if member.membership == Membership.JOIN:
                 await ghost.intent.ensure_joined(room_id)
+                await ghost.set_room_name(room_id, member.room_name)
             elif member.membership in (Membership.LEAVE, Membership.BAN):
                 await _remove(portal, ghost.mxid, ban=member.membership == Membership.BAN)
         else:

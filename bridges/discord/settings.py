@@ -67,6 +67,8 @@ class DiscordSettings:
     max_upload_size: int = 10 * 1024 * 1024
     backfill_limit: int = 50
     user_login: bool = False
+    #: A ghost's name in guild channel rooms (see ``members``); empty: the global name.
+    member_name_template: str = ""
 
     @classmethod
     def from_config(cls, section: Mapping[str, Any]) -> DiscordSettings:
@@ -82,6 +84,7 @@ class DiscordSettings:
             max_upload_size=_count(section, "max_upload_size", 10 * 1024 * 1024),
             backfill_limit=_count(section, "backfill_limit", 50),
             user_login=_flag(section, "user_login", False),
+            member_name_template=_member_template(section),
         )
 
     def endpoints(self) -> Endpoints:
@@ -115,6 +118,22 @@ def _template(section: Mapping[str, Any]) -> str:
     value = section.get("channel_name_template", "#{name}")
     if not isinstance(value, str) or "{name}" not in value:
         raise ValueError("network.channel_name_template must be text containing {name}")
+    return value
+
+
+def _member_template(section: Mapping[str, Any]) -> str:
+    from .members import FIELDS
+
+    value = section.get("member_name_template") or ""
+    fields = ", ".join("{" + f + "}" for f in FIELDS)
+    if not isinstance(value, str):
+        raise ValueError(f"network.member_name_template must be text with {fields}")
+    try:
+        value.format(**dict.fromkeys(FIELDS, ""))
+    except (KeyError, IndexError, ValueError) as e:
+        raise ValueError(
+            f"network.member_name_template {value!r} may only use {fields} ({e})"
+        ) from None
     return value
 
 

@@ -36,6 +36,7 @@ from bridgekit.network.animation import STICKER_SIZE, AnimationError, lottie_to_
 
 from .formatting import Mention, render
 from .formatting.discord_to_html import CUSTOM_EMOJI
+from .members import room_name
 
 _CHANNEL_MENTION = re.compile(r"<#(\d+)>")
 
@@ -89,6 +90,7 @@ def sender_of(client: DiscordClient, user: discord.abc.User) -> EventSender:
         user_id=RemoteUserID(str(user.id)),
         is_from_me=user.id == client.bot_id,
         user_info=user_info(user),
+        room_name=room_name(client.settings.member_name_template, user),
     )
 
 
@@ -102,6 +104,7 @@ def chat_info(client: DiscordClient, channel: discord.TextChannel) -> ChatInfo:
             user_id=RemoteUserID(str(member.id)),
             is_from_me=member.id == client.bot_id,
             user_info=user_info(member),
+            room_name=room_name(settings.member_name_template, member),
         )
         for member in channel.members[: settings.initial_members]
     ]

@@ -3,20 +3,24 @@ reactions, typing, attachments and channel changes."""
 
 from __future__ import annotations
 
+import asyncio
 import io
 import json
 from typing import Any
 
+import pytest
 from mautrix.types import EventType
 from PIL import Image
 
 from bridgekit.testing.matrix_client import MatrixRequestError
+from bridges.discord.members import colour_mark
 from tests.lottie import is_red, moving_square
-from tests.servers.discord import StickerFormat, Upload
+from tests.servers.discord import DiscordTestServer, StickerFormat, Upload
 
 from .conftest import (
     PNG,
     DiscordHarness,
+    build_world,
     logged_in,
     portal_room,
     wait_notice,
@@ -330,3 +334,45 @@ async def test_the_guild_space_lists_channels_in_discord_order(
         return listed if listed.get("#random", "") > listed.get("#alpha", "~") else {}
 
     await wait_until_async(moved)
+
+
+async def test_server_nicknames_and_roles_name_ghosts_in_guild_rooms(
+    discord_server: DiscordTestServer, make_discord_bridge: Any, matrix_user: Any
+) -> None:
+    world = build_world(discord_server)
+    mods = discord_server.create_role(world.guild, "Mods", color=0xE74C3C)
+    discord_server.update_member(world.guild, world.bob, nick="Bobby", roles=[mods])
+    overrides = {"network.member_name_template": "{nick} {colour} ({role})"}
+    async with make_discord_bridge(discord_server, world, overrides) as harness:
+        alice = await matrix_user("alice")
+        await logged_in(alice, harness)
+        room_id = await portal_room(alice, harness, world.dalia, "hello")
+        discord_server.send_message(world.bob, world.general, "from a mod")
+        await alice.wait_for_message(room_id, body="from a mod")
+
+        async def names() -> dict[str, str]:
+            members = await alice.get_joined_members(room_id)
+            return {mxid: m.get("display_name") for mxid, m in members.items()}
+
+        bob = harness.ghost(world.bob)
+        for _ in range(100):
+            if (await names()).get(bob) == "Bobby 🔴 (Mods) (Discord)":
+                break
+            await asyncio.sleep(0.1)
+        assert (await names())[bob] == "Bobby 🔴 (Mods) (Discord)"
+        # Without a role or nickname the brackets go: Dalia is just Dalia here.
+        assert (await names())[harness.ghost(world.dalia)] == "Dalia (Discord)"
+        # The profile keeps the global name (other rooms, DMs).
+        profile = await alice.get_profile(bob)
+        assert profile["displayname"] == "bob (Discord)"
+
+
+@pytest.mark.parametrize(
+    ("colour", "mark"),
+    [
+        *[(0, ""), (0xE74C3C, "🔴"), (0x3498DB, "🔵"), (0x2ECC71, "🟢"), (0xF1C40F, "🟡")],
+        *[(0x9B59B6, "🟣"), (0xE67E22, "🟠"), (0x95A5A6, "⚪"), (0x23272A, "⚫")],
+    ],
+)
+def test_role_colours_become_the_nearest_coloured_circle(colour: int, mark: str) -> None:
+    assert colour_mark(colour) == mark
