@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 import re
 import time
 from typing import TYPE_CHECKING, Any, BinaryIO, cast
@@ -25,7 +26,7 @@ from mautrix.util.async_db import Database
 
 from .commands import CommandProcessor
 from .commands.network import register_network_commands
-from .config import Config
+from .config import Config, ConfigError, example_config
 from .db import (
     GhostRecord,
     GhostStore,
@@ -292,6 +293,26 @@ class Bridge:
     @property
     def network_config(self) -> dict[str, Any]:
         return dict(self.config.get("network") or {})
+
+    def read_network_config(self) -> dict[str, Any]:
+        """``BridgeHandle.read_network_config``: the ``network:`` section as the config
+        file (and the environment) says now."""
+        path = self.config.path
+        if path is None:
+            raise ValueError("this bridge was started without a config file")
+        name = self.connector.name
+        port = int(self.config["appservice.port"])
+        example = example_config(
+            name.network_id, name.display_name, port, self.connector.example_config
+        )
+        try:
+            fresh = Config.load(path, example, save=False)
+        except (OSError, ConfigError) as e:
+            raise ValueError(f"cannot read {path}: {e}") from e
+        fresh.apply_env(os.environ)
+        section = dict(fresh.get("network") or {})
+        self.config["network"] = section
+        return section
 
     async def get_message(self, portal: PortalKey, message_id: MessageID) -> MessageRecord | None:
         parts = await self.messages_db.parts(portal, message_id)

@@ -93,6 +93,12 @@ class BridgeHandle(Protocol):
         """The ``network:`` section of the config, already validated."""
         ...
 
+    def read_network_config(self) -> dict[str, Any]:
+        """The ``network:`` section as the config file says now, for a network that
+        applies changes without a restart (validate it before using it). Raises
+        ``ValueError`` saying why the file cannot be read."""
+        ...
+
     async def get_message(self, portal: PortalKey, message_id: MessageID) -> MessageRecord | None:
         """The first part of a bridged message, or ``None``."""
         ...

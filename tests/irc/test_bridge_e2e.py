@@ -9,6 +9,7 @@ on PostgreSQL (the ``database_url`` fixture).
 from __future__ import annotations
 
 import re
+from pathlib import Path
 from typing import Any
 
 import aiohttp
@@ -40,6 +41,7 @@ from .conftest import (
     unique,
     wait_notice,
 )
+from .history_server import HistoryNetwork
 
 
 async def _joined(conn: IRCConnection, channel: str) -> None:
@@ -477,3 +479,44 @@ async def test_operators_see_the_networks_and_their_connections(
         f"• Test IRC (`{NETWORK}`): {server.host}:{server.port} — 1 login, 1 connected "
         f"(to {server.host}:{server.port})"
     ) in listing["content"]["body"]
+
+
+async def test_operators_reload_network_settings_without_a_restart(
+    irc_bridge: IRCHarness, matrix_user: Any, tmp_path: Path
+) -> None:
+    """`networks reload` reads the config file again: a network moved to another
+    server reconnects there, a new network is offered; bad settings change nothing."""
+    alice = await matrix_user("alice")
+    nick = unique("al")
+    management = await irc_log_in(alice, irc_bridge, nick)
+    bridge = irc_bridge.bridge
+    bridge.config["bridge.permissions"] = {"*": "relay", alice.user_id: "admin"}
+    config_file = tmp_path / "config.yaml"
+    bridge.config.path = config_file
+
+    def write(networks: list[dict[str, Any]]) -> None:
+        bridge.config["network.networks"] = networks
+        config_file.write_text(bridge.config.dump())
+
+    async with HistoryNetwork() as moved:
+        address = {"host": moved.host, "port": moved.port, "tls": False}
+        write([{"id": NETWORK, "name": "Test IRC", "servers": [{**address, "port": 0}]}])
+        await alice.send_text(management, "networks reload")
+        refused = await wait_notice(alice, management, irc_bridge.bot, "Not reloaded")
+        assert "servers[0].port" in refused["content"]["body"]
+
+        write(
+            [
+                {"id": NETWORK, "name": "Test IRC", "servers": [address]},
+                {"id": "other", "name": "Other", "servers": [address]},
+            ]
+        )
+        await alice.send_text(management, "networks reload")
+        done = await wait_notice(alice, management, irc_bridge.bot, "Reloaded the IRC settings")
+        assert "New: other." in done["content"]["body"]
+        assert "1 connections reconnect" in done["content"]["body"]
+
+        async def on_the_new_server() -> bool:
+            return any(peer.nick == nick for peer in moved.server.peers)
+
+        await eventually(on_the_new_server, 30)

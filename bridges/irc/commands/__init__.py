@@ -98,7 +98,9 @@ def network_commands(connector: IRCConnector) -> list[NetworkCommand]:
         NetworkCommand(
             "networks",
             lambda ctx: networks_command(connector, ctx),
-            "show the configured IRC networks and their connections (admins)",
+            "show the configured IRC networks and their connections; `reload` takes "
+            "changed network settings from the config file (admins)",
+            "[reload]",
             admin_only=True,
             needs_login=False,
         ),
