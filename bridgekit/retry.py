@@ -1,8 +1,8 @@
 """Waiting out a homeserver or database that is briefly gone, instead of dropping work.
 
 A job that fails because the database connection was lost (PostgreSQL restarting,
-its connections terminated, SQLite busy) or the homeserver is down is run again with
-backoff, holding its queue so that a chat's order is kept. A retried job may repeat
+its connections terminated, SQLite busy), the database's disk is full, or the
+homeserver is down is run again with backoff, holding its queue so that a chat's order is kept. A retried job may repeat
 what it did before the failure: remote→Matrix sends reuse their transaction IDs, and a
 Matrix→network send repeats at most the one message that was in flight, as after a
 crash.
@@ -24,13 +24,15 @@ log = logging.getLogger("bridgekit.retry")
 T = TypeVar("T")
 MAX_RETRY_DELAY = 30.0
 
-#: SQLSTATEs of a lost connection (class 08) and of a server shutting down or starting.
-_UNAVAILABLE_STATES = ("57P01", "57P02", "57P03")
+#: SQLSTATEs of a lost connection (class 08), of a server shutting down or starting,
+#: and of a full disk (or out of memory, or too many connections).
+_UNAVAILABLE_STATES = ("57P01", "57P02", "57P03", "53100", "53200", "53300")
 
 
 def database_unavailable(error: BaseException) -> bool:
     """Whether ``error`` means "the database is unreachable for now", not "this query is
-    wrong": a lost or refused connection, a server restarting, a busy SQLite file."""
+    wrong": a lost or refused connection, a server restarting, a busy SQLite file, a
+    full disk (which an operator can free: nothing is dropped meanwhile)."""
     sqlstate = getattr(error, "sqlstate", None)
     if isinstance(sqlstate, str) and (sqlstate.startswith("08") or sqlstate in _UNAVAILABLE_STATES):
         return True
@@ -42,7 +44,7 @@ def database_unavailable(error: BaseException) -> bool:
         # asyncpg's "connection is closed" / "pool is closing": the connection died.
         return "clos" in str(error) or type(error).__name__ != "InterfaceError"
     if isinstance(error, sqlite3.OperationalError):
-        return "locked" in str(error) or "busy" in str(error)
+        return any(word in str(error) for word in ("locked", "busy", "full"))
     if isinstance(error, OSError | TimeoutError):
         # A refused or timed-out connection counts only when it was the database's
         # (asyncpg opening a pool connection): networks raise those too, and a Matrix
