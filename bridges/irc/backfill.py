@@ -51,6 +51,11 @@ log = logging.getLogger("bridgekit.irc.backfill")
 
 #: The login metadata key of the last moment the connection heard from the server.
 SEEN_KEY = "seen_at"
+#: The login metadata key of the moment the bridge last closed the connection.
+LEFT_KEY = "left_at"
+#: Away at least this long from a server without history: the user hears what that
+#: means (a short reconnect is not worth a message).
+_GAP_WORTH_TELLING = timedelta(seconds=30)
 # Servers of one network stamp messages with their own clocks: ask from a little
 # earlier than we last heard (the duplicates are dropped by msgid).
 _MARGIN = timedelta(seconds=5)
@@ -76,6 +81,7 @@ class Backfill:
         self._since: datetime | None = None
         self._pending: set[str] = set()
         self._checkpoints: Checkpoints[datetime] = Checkpoints()
+        self._left_at = _parse(client.login.metadata.get(LEFT_KEY))
 
     @staticmethod
     def offered(conn: IRCConnection) -> bool:
@@ -105,11 +111,23 @@ class Backfill:
         self._saved, self._saved_at = self.seen_at, now
         await self.client.login.save()
 
+    def lost(self, moment: datetime) -> None:
+        """The connection dropped at ``moment``."""
+        self._left_at = moment
+
+    async def closed(self, moment: datetime) -> None:
+        """The bridge closed the connection (a stop): remembered across the restart."""
+        self._left_at = moment
+        self.client.login.metadata[LEFT_KEY] = moment.isoformat()
+        await self.client.login.save()
+
     async def registered(self, conn: IRCConnection, moment: datetime) -> None:
         """The connection (re)registered at ``moment``: bridge what private chats
         missed, and note which channels have a gap to fill once they are joined again.
         Runs before any later event of the connection is handled."""
         since = self.seen_at
+        away_since, self._left_at = self._left_at or since, None
+        self.client.login.metadata.pop(LEFT_KEY, None)
         active = since is not None and self.client.settings.backfill_limit > 0
         active = active and self.offered(conn)
         self._since = since
@@ -118,6 +136,18 @@ class Backfill:
         await self.save(force=True)
         if active and since is not None:
             await self._private_chats(conn, since, moment)
+        elif (
+            away_since is not None
+            and conn.channels
+            and not self.offered(conn)
+            and moment - away_since > _GAP_WORTH_TELLING
+        ):
+            minutes = max(1, round((moment - away_since).total_seconds() / 60))
+            await self.client.login.notify_user(
+                f"Back on {self.client.network_name} after about {minutes} min away. Its "
+                "server keeps no history (no chathistory), so what was said in your channels "
+                "meanwhile could not be bridged."
+            )
 
     async def _private_chats(self, conn: IRCConnection, since: datetime, until: datetime) -> None:
         """Ask which chats had messages since ``since`` (``CHATHISTORY TARGETS``) and
@@ -142,9 +172,14 @@ class Backfill:
             await self._catch_up(conn, nick, since)
 
     async def _catch_up(self, conn: IRCConnection, target: str, since: datetime) -> None:
-        messages = await self._missed(conn, target, since - _MARGIN)
+        messages, complete = await self._missed(conn, target, since - _MARGIN)
         if not messages:
             return
+        if not complete:
+            await self.client.login.notify_user(
+                f"More was said in {target} while the bridge was away than the "
+                f"{len(messages)} newest messages it bridged there (network.backfill_limit)."
+            )
         log.info(
             "Login %s caught up on %d messages in %s", self.client.login.id, len(messages), target
         )
@@ -156,10 +191,11 @@ class Backfill:
 
     async def _missed(
         self, conn: IRCConnection, target: str, since: datetime
-    ) -> list[RemoteMessage] | None:
+    ) -> tuple[list[RemoteMessage] | None, bool]:
         """The newest ``backfill_limit`` messages of ``target`` after ``since``, oldest
-        first. Servers cap a reply at their own page size (ISUPPORT CHATHISTORY), so
-        older pages are asked for (``BEFORE`` the oldest one) until ``since``."""
+        first, and whether that is all of them. Servers cap a reply at their own page
+        size (ISUPPORT CHATHISTORY), so older pages are asked for (``BEFORE`` the
+        oldest one) until ``since``."""
         limit = self.client.settings.backfill_limit
         messages = await self.history(conn, "LATEST", target, by_time(since), limit)
         since_ms = since.timestamp() * 1000
@@ -169,11 +205,15 @@ class Backfill:
             )
             fresh = [m for m in older or [] if (m.timestamp_ms or 0) > since_ms]
             if not fresh:
-                break
+                return messages, True
             messages = fresh + messages
             if len(fresh) < len(older or ()):
-                break  # reached ``since``
-        return messages
+                return messages, True  # reached ``since``
+        if not messages or len(messages) < limit:
+            return messages, True
+        # Exactly the limit: complete only if nothing older is left after ``since``.
+        older = await self.history(conn, "BEFORE", target, by_msgid(messages[0].id), 1)
+        return messages, not any((m.timestamp_ms or 0) > since_ms for m in older or [])
 
     async def channel_joined(self, conn: IRCConnection, channel: str) -> None:
         """Bridge what was said in ``channel`` since we last heard from the server, if

@@ -230,6 +230,7 @@ class IRCClient(
         self.settle_all()
         try:
             await self.backfill.save(force=True)
+            await self.backfill.closed(datetime.now(UTC))
         except Exception:
             log.exception("Could not save the state of login %s", self.login.id)
 

@@ -275,6 +275,7 @@ async def _connected(client: IRCClient, conn: IRCConnection, event: ConnectedEve
 
 
 async def _disconnected(client: IRCClient, conn: IRCConnection, event: DisconnectedEvent) -> None:
+    client.backfill.lost(event.time)
     client.outbox.release_waiters()
     client.settle_all()
     if event.retry_in is not None:

@@ -5,10 +5,16 @@ SQLite or PostgreSQL (``database_url``)."""
 
 from __future__ import annotations
 
+from datetime import timedelta
 from typing import Any
 
+import pytest
+
 from bridgekit.network import BridgeStateEvent, RemoteMessage
+from bridgekit.testing.bridge import run_bridge
 from bridgekit.testing.inspircd import InspIRCdServer
+from bridges.irc import backfill
+from bridges.irc.connector import IRCConnector
 from bridges.irc.protocol import (
     ChannelSyncedEvent,
     IRCConnection,
@@ -26,6 +32,7 @@ from .conftest import (
     eventually,
     expect,
     irc_log_in,
+    irc_overrides,
     ping_state,
     unique,
     wait_notice,
@@ -215,3 +222,48 @@ async def test_disconnect_keeps_the_login_until_reconnect(
         await alice.send_text(room_id, "back again")
         said = await expect(bob, MessageEvent, _said_by(nick))
         assert said.text == "back again"
+
+
+async def test_the_user_hears_what_could_not_be_caught_up(
+    irc_bridge: IRCHarness,
+    irc_bridge_for: BridgeFactory,
+    matrix_user: Any,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A server without history (InspIRCd 3): after the bridge was away, the user is
+    told that what was said meanwhile is gone. A server with history but more missed
+    than ``backfill_limit``: the user is told only the newest were bridged."""
+    monkeypatch.setattr(backfill, "_GAP_WORTH_TELLING", timedelta(0))
+    alice = await matrix_user("alice")
+    nick = unique("al")
+    management = await irc_log_in(alice, irc_bridge, nick)
+    await _join_portal(alice, irc_bridge, management, unique("#nohist"))
+    await irc_bridge.bridge.stop()
+    async with irc_bridge.restart() as bridge:
+        irc_bridge.bridge = bridge
+        await wait_notice(alice, management, irc_bridge.bot, "server keeps no history")
+
+    async with HistoryNetwork() as network, irc_bridge_for(network) as harness:
+        channel = unique("#busy")
+        nick = unique("bo")
+        management = await irc_log_in(alice, harness, nick)
+        room_id = await _join_portal(alice, harness, management, channel)
+        await harness.bridge.stop()
+        for i in range(5):
+            network.say(channel, "bob", f"missed {i}")
+        async with run_bridge(
+            IRCConnector(),
+            harness.setup,
+            harness.synapse,
+            harness.database_url,
+            {**irc_overrides(network), "network.backfill_limit": 3},
+        ):
+            await wait_notice(alice, management, harness.bot, f"More was said in {channel}")
+            await alice.wait_for_message(room_id, body="missed 4")
+        bodies = [e["content"].get("body") for e in alice.timeline(room_id)]
+        assert [b for b in bodies if str(b).startswith("missed")] == [
+            "missed 2",
+            "missed 3",
+            "missed 4",
+        ]
+    assert not network.errors
