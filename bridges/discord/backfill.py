@@ -5,7 +5,8 @@ ID it saw (in its metadata, saved a few seconds after it changes and at disconne
 After the first READY of a process, each such channel's or thread's messages newer
 than that are fetched (up to ``backfill_limit``) and handed to the core as a
 ``RemoteBackfill`` of the channel's portal (a thread's messages go into its Matrix
-thread there), which skips any message that was bridged already.
+thread there), which skips any message that was bridged already. When more than the
+limit was missed, the user is told.
 """
 
 from __future__ import annotations
@@ -125,7 +126,14 @@ class Backfill(ChannelPositions):
         last: int,
         limit: int,
     ) -> None:
-        missed = [m async for m in channel.history(limit=limit) if m.id > last]
+        # One more than the limit tells whether even more was missed.
+        missed = [m async for m in channel.history(limit=limit + 1) if m.id > last]
+        if len(missed) > limit:
+            missed = missed[:limit]
+            await self.client.login.notify_user(
+                f"More was said in #{channel.name} while the bridge was away than the {limit} "
+                "newest messages it bridged there (network.backfill_limit)."
+            )
         missed.reverse()
         messages = [
             listener.remote_message(m)

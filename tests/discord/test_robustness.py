@@ -9,7 +9,7 @@ import pytest
 
 from bridgekit.network import MatrixMessage
 
-from .conftest import DiscordHarness, logged_in, portal_room, wait_until
+from .conftest import DiscordHarness, logged_in, portal_room, wait_notice, wait_until
 
 
 async def test_gateway_drop_resumes_without_missing_a_message(
@@ -139,3 +139,25 @@ async def test_thread_messages_missed_while_down_are_backfilled_into_the_thread(
         "missed again",
         "live in the thread",
     ]
+
+
+async def test_the_user_hears_when_more_was_missed_than_the_backfill_limit(
+    discord: DiscordHarness, matrix_user: Any
+) -> None:
+    server, world = discord.server, discord.world
+    alice = await matrix_user("alice")
+    management = await logged_in(alice, discord)
+    room_id = await portal_room(alice, discord, world.dalia, "before downtime")
+    discord.overrides["network.backfill_limit"] = 2
+
+    def discord_goes_on() -> None:
+        for i in range(3):
+            server.send_message(world.bob, world.general, f"missed {i}")
+
+    async with discord.restarted(discord_goes_on):
+        await wait_notice(alice, management, discord.bot, "More was said in #general")
+        await alice.wait_for_message(room_id, body="missed 2", timeout=30)
+    bodies = [
+        e["content"].get("body") for e in alice.timeline(room_id) if e["type"] == "m.room.message"
+    ]
+    assert bodies == ["before downtime", "missed 1", "missed 2"]
