@@ -113,6 +113,7 @@ class TelegramNetworkClient(
         self.checkpoints: Checkpoints[list[UpdateState]] = Checkpoints()
         self.handlers = UpdateHandlers(self)
         self.outgoing = MatrixToTelegram(self)
+        self._background: set[asyncio.Task[None]] = set()
 
     # Connection ------------------------------------------------------------------------
 
@@ -120,11 +121,24 @@ class TelegramNetworkClient(
         self._stopping = False
         self._runner = asyncio.create_task(self._run(), name=f"telegram login {self.login.id}")
 
+    async def _gap(self, channel_id: int | None) -> None:
+        """Telegram will not send what was missed (a catch-up answered "too long"):
+        tell the user, without holding up Telethon's update loop."""
+        where = "in your chats" if channel_id is None else "in one of your channels or groups"
+        text = (
+            "Too much happened on Telegram while the bridge was away for Telegram to send "
+            f"it all: messages from that time {where} may be missing from your rooms."
+        )
+        task = asyncio.create_task(self.login.notify_user(text))
+        self._background.add(task)
+        task.add_done_callback(self._background.discard)
+
     async def _run(self) -> None:
         backoff = 1.0
         self.session = await load_session(self.store, self.login)
         while not self._stopping:
             client = make_client(self.settings, self.session)
+            client.on_gap = self._gap
             self.handlers.register(client)
             try:
                 await self.login.set_state(BridgeStateEvent.CONNECTING)

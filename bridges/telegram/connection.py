@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import hashlib
 import logging
-from collections.abc import Iterator
+from collections.abc import Awaitable, Callable, Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
 from typing import Any
 
 from telethon import TelegramClient
-from telethon.tl import functions
+from telethon.tl import functions, types
 
 from .config import TelegramSettings
 from .session import BridgeSession
@@ -58,6 +58,10 @@ class BridgeTelegramClient(TelegramClient):
 
     #: Updates being handed to the handlers right now (see ``update_position``).
     dispatching = 0
+    #: Called when Telegram answers a catch-up with "too long": it will not send what
+    #: was missed (all of it, or of one channel, given by its ID), and Telethon moves on
+    #: without it. The argument is ``None`` for the account, or the channel's ID.
+    on_gap: Callable[[int | None], Awaitable[None]] | None = None
 
     async def _dispatch_update(self, update: Any) -> None:
         self.dispatching += 1
@@ -87,7 +91,13 @@ class BridgeTelegramClient(TelegramClient):
         wanted = _random_id.get()
         if wanted is not None and isinstance(request, _SENDS):
             request.random_id = wanted
-        return await super().__call__(request, ordered, flood_sleep_threshold)
+        result = await super().__call__(request, ordered, flood_sleep_threshold)
+        if self.on_gap is not None:
+            if isinstance(result, types.updates.DifferenceTooLong):
+                await self.on_gap(None)
+            elif isinstance(result, types.updates.ChannelDifferenceTooLong):
+                await self.on_gap(getattr(request.channel, "channel_id", None))
+        return result
 
     async def _handle_auto_reconnect(self) -> None:
         await super()._handle_auto_reconnect()

@@ -297,3 +297,24 @@ async def test_a_chat_missing_from_the_saved_session_is_found_again(
         await eventually(arrived)
     notices = [e for e in matrix.timeline(dm) if e["content"].get("msgtype") == "m.notice"]
     assert notices == []
+
+
+async def test_the_user_hears_when_telegram_will_not_send_what_was_missed(
+    telegram: TelegramHarness, matrix_user: Any
+) -> None:
+    """After long downtime Telegram may answer the catch-up with differenceTooLong
+    and send nothing of what was missed; the user is told rather than left guessing."""
+    server = telegram.server
+    alice = server.create_user("+15550331", "Alice")
+    bob = server.create_user("+15550332", "Bob")
+    matrix = await matrix_user("alice")
+    management = await phone_login(matrix, telegram, alice)
+    server.send_message(bob, alice, "first")
+    dm, _ = await portal_from_message(matrix, telegram, "first")
+    await telegram.bridge.stop()
+    server.send_message(bob, alice, "lost in the gap")
+    server.faults.difference_too_long(alice)
+    async with telegram.restarted():
+        await wait_notice(matrix, management, telegram.bot, "Too much happened on Telegram")
+        server.send_message(bob, alice, "after")
+        await matrix.wait_for_message(dm, body="after")
