@@ -1,7 +1,9 @@
 """Catching up after downtime: messages a channel got while the bridge was away.
 
 For every channel (and thread) that has a portal the login keeps the newest message
-ID it saw (in its metadata, saved a few seconds after it changes and at disconnect).
+ID it saw (in its metadata, saved a few seconds after it changes and at disconnect),
+but only once the core has handled every message before it (``Checkpoints``): a crash
+never skips a message that was received and not yet bridged.
 After the first READY of a process, each such channel's or thread's messages newer
 than that are fetched (up to ``backfill_limit``) and handed to the core as a
 ``RemoteBackfill`` of the channel's portal (a thread's messages go into its Matrix
@@ -17,7 +19,7 @@ from typing import TYPE_CHECKING, Any
 
 import discord
 
-from bridgekit.network import LoginHandle, RemoteBackfill
+from bridgekit.network import Checkpoints, LoginHandle, RemoteBackfill, RemoteEvent
 
 from . import guilds
 from .settings import GuildMode
@@ -41,6 +43,11 @@ class ChannelPositions:
     def __init__(self, login: LoginHandle) -> None:
         self.login = login
         self._save_task: asyncio.Task[None] | None = None
+        self._checkpoints: Checkpoints[dict[str, str]] = Checkpoints()
+        self._dirty = False
+        self._pending: set[asyncio.Task[bool]] = set()
+        #: The newest message seen per channel, handled by the core or not.
+        self._reached: dict[str, str] = {k: str(v) for k, v in self.positions.items()}
 
     @property
     def positions(self) -> dict[str, Any]:
@@ -53,25 +60,56 @@ class ChannelPositions:
         value = self.positions.get(str(channel_id))
         return int(value) if value else None
 
+    def track(self, event: RemoteEvent) -> None:
+        """A message event is about to be queued: positions wait for it."""
+        self._checkpoints.track(event)
+
     def seen(self, channel_id: int, message_id: int) -> None:
-        """Note a message of a bridged channel."""
+        """Note a message of a bridged channel, after its event was queued (or when it
+        has none: the bridge's own echoes)."""
         key = str(channel_id)
-        if int(self.positions.get(key) or 0) >= message_id:
+        if int(self._reached.get(key) or 0) >= message_id:
             return
-        self.positions[key] = str(message_id)
+        if key not in self.positions:
+            # A channel new to the login: catch up from just before this message, and
+            # say so at once (a crash before the next save would forget the channel).
+            self.positions[key] = str(message_id - 1)
+            self._dirty = True
+            task = asyncio.create_task(self._save())
+            self._pending.add(task)
+            task.add_done_callback(self._pending.discard)
+        self._reached[key] = str(message_id)
+        self._checkpoints.offer(dict(self._reached))
         if self._save_task is None or self._save_task.done():
             self._save_task = asyncio.create_task(self._save_later())
 
     async def _save_later(self) -> None:
-        await asyncio.sleep(SAVE_DELAY)
-        await self.login.save()
+        while True:
+            await asyncio.sleep(SAVE_DELAY)
+            await self._save()
+            if self.positions == self._reached:
+                return
+
+    async def _save(self) -> bool:
+        """Store the newest positions the core's progress allows; whether any moved."""
+        taken = self._checkpoints.take() or {}
+        positions = self.positions
+        moved = False
+        for key, value in taken.items():
+            if int(positions.get(key) or 0) < int(value):
+                positions[key] = value
+                moved = True
+        if moved or self._dirty:
+            self._dirty = False
+            await self.login.save()
+        return moved
 
     async def flush(self) -> None:
-        """Save the positions now (at disconnect)."""
+        """Save the positions now (at disconnect), as far as they are handled."""
         task, self._save_task = self._save_task, None
         if task is not None and not task.done():
             task.cancel()
-            await self.login.save()
+        await self._save()
 
 
 class Backfill(ChannelPositions):
@@ -141,11 +179,11 @@ class Backfill(ChannelPositions):
             if m.type in (discord.MessageType.default, discord.MessageType.reply)
             and not listener.is_own_echo(m)
         ]
-        if missed:
-            self.seen(channel.id, missed[-1].id)
         if messages:
             log.info("Backfilling %d messages in channel %s", len(messages), channel.id)
             parent = channel.parent_id if isinstance(channel, discord.Thread) else channel.id
-            await self.client.login.queue_remote_event(
-                RemoteBackfill(portal=portal_key(parent), messages=messages)
-            )
+            event = RemoteBackfill(portal=portal_key(parent), messages=messages)
+            self.track(event)
+            await self.client.login.queue_remote_event(event)
+        if missed:
+            self.seen(channel.id, missed[-1].id)

@@ -160,10 +160,12 @@ class GatewayListener(discord.Client):
     async def on_message(self, message: discord.Message) -> None:
         if not self.bridges(message.channel) or message.type not in _BRIDGED_TYPES:
             return
-        self.bridge.backfill.seen(message.channel.id, message.id)
-        if self.is_own_echo(message):
-            return
-        await self.bridge.login.queue_remote_event(self.remote_message(message))
+        backfill = self.bridge.backfill
+        if not self.is_own_echo(message):
+            event = self.remote_message(message)
+            backfill.track(event)
+            await self.bridge.login.queue_remote_event(event)
+        backfill.seen(message.channel.id, message.id)
 
     async def on_raw_message_edit(self, payload: discord.RawMessageUpdateEvent) -> None:
         message = payload.message

@@ -65,7 +65,6 @@ class DMBackfill(ChannelPositions):
         missed = [m for m in found if m.id > after]
         if not missed:
             return
-        self.seen(channel.id, missed[-1].id)
         client.remember_users([m.author for m in missed])
         messages = [
             RemoteMessage(
@@ -80,6 +79,7 @@ class DMBackfill(ChannelPositions):
         ]
         if messages:
             log.info("Catching up on %d messages in DM %s", len(messages), channel.id)
-            await client.login.queue_remote_event(
-                RemoteBackfill(portal=dm_portal(client.login.id, channel.id), messages=messages)
-            )
+            event = RemoteBackfill(portal=dm_portal(client.login.id, channel.id), messages=messages)
+            self.track(event)
+            await client.login.queue_remote_event(event)
+        self.seen(channel.id, missed[-1].id)

@@ -117,16 +117,16 @@ class DMEvents:
         portal = dm_portal(client.login.id, channel.id)
         sender = sender_of(client, message.author)
         if isinstance(event, MessageCreated):
-            client.backfill.seen(channel.id, message.id)
-            await client.login.queue_remote_event(
-                RemoteMessage(
-                    portal=portal,
-                    sender=sender,
-                    id=MessageID(str(message.id)),
-                    convert=message_converter(client, message),
-                    timestamp_ms=message.timestamp_ms,
-                )
+            created = RemoteMessage(
+                portal=portal,
+                sender=sender,
+                id=MessageID(str(message.id)),
+                convert=message_converter(client, message),
+                timestamp_ms=message.timestamp_ms,
             )
+            client.backfill.track(created)
+            await client.login.queue_remote_event(created)
+            client.backfill.seen(channel.id, message.id)
             return
         if message.edited_ms is None:
             return  # no edit: Discord only added a link preview
