@@ -19,7 +19,7 @@ from bridgekit.testing.inspircd import InspIRCdServer
 from bridgekit.testing.matrix_client import MatrixRequestError
 from bridgekit.testing.synapse import SynapseServer
 from bridges.irc.connector import IRCConnector
-from bridges.irc.protocol import IRCConnection, JoinEvent, MessageEvent
+from bridges.irc.protocol import IRCConnection, JoinEvent, MessageEvent, PartEvent
 
 from .conftest import (
     NETWORK,
@@ -135,6 +135,12 @@ async def test_two_matrix_users_share_a_channel_and_each_irc_line_arrives_once(
         for nick in (from_alice.source.nick, from_bob.source.nick):
             assert harness.ghost(nick) not in members
         assert harness.bridge.is_ghost(carol_ghost)
+
+        # Leaving the room parts the channel; the room stays for the others.
+        await bob.leave(room_id)
+        await expect(carol, PartEvent, lambda e: e.source.nick == from_bob.source.nick, 30)
+        carol.send_message(channel, "still here for alice")
+        await alice.wait_for_message(room_id, body="still here for alice")
 
 
 async def test_without_puppets_the_relay_speaks_for_matrix_users(
