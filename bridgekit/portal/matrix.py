@@ -469,8 +469,11 @@ async def _power_levels(
     portal: Portal, event: Event, raw: dict[str, Any], login: UserLogin
 ) -> None:
     """Changed levels of ghosts go to the network."""
-    users = (raw.get("content") or {}).get("users") or {}
+    content = raw.get("content") or {}
+    users = dict(content.get("users") or {})
     before = (((raw.get("unsigned") or {}).get("prev_content") or {}).get("users")) or {}
+    for mxid in before:  # taken out of the list: back to the default level
+        users.setdefault(mxid, content.get("users_default", 0))
     changed = {}
     for mxid, level in users.items():
         remote = portal.bridge.ghost_id(mxid)

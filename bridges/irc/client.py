@@ -28,6 +28,7 @@ from bridgekit.network import (
     MatrixMembership,
     MatrixMessage,
     MatrixMessageResponse,
+    MatrixPowerLevels,
     MatrixReaction,
     MatrixReactionRemove,
     MatrixRoomMeta,
@@ -597,6 +598,29 @@ class IRCClient(
         if not conn.is_channel(target):
             raise BridgeError("Private chats on IRC have no topic.")
         await self.set_topic(target, change.topic)
+
+    async def handle_matrix_power_levels(self, change: MatrixPowerLevels) -> None:
+        """``PowerLevelHandling``: a ghost's new power level becomes the channel status
+        it stands for (``power_levels``): ``+o``, ``+v``..., the old one taken away. The
+        server checks that the user may; its refusal reaches them."""
+        conn = self.require_connection()
+        target = self._target(conn, change.portal)
+        if not conn.is_channel(target):
+            return
+        by_symbol = {symbol: mode for mode, symbol in conn.prefix_modes.items()}
+        for user_id, level in change.users.items():
+            folded = ids.nick_of(self.network_id, user_id)
+            if folded is None:
+                continue
+            nick = self.nick_for(folded)
+            held = to_matrix.prefixes_of(conn, target, nick)
+            wanted = self.settings.status_for(level, "".join(by_symbol))
+            remove = [by_symbol[s] for s in held if s in by_symbol and s != wanted]
+            add = [by_symbol[wanted]] if wanted is not None and wanted not in held else []
+            if remove:
+                conn.set_mode(target, "-" + "".join(remove), *([nick] * len(remove)))
+            if add:
+                conn.set_mode(target, "+" + "".join(add), nick)
 
     async def handle_matrix_membership(self, change: MatrixMembership) -> None:
         """``MembershipHandling``: leaving a room parts its channel (or closes the

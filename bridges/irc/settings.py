@@ -158,6 +158,12 @@ class IRCSettings:
         """The power level of a member holding the status ``prefixes`` (``"@+"``)."""
         return max((self.power_levels.get(symbol, 0) for symbol in prefixes), default=0)
 
+    def status_for(self, level: int, offered: str) -> str | None:
+        """The status symbol (of those the server ``offered``) that a Matrix power
+        level stands for: the highest one whose level it reaches; ``None`` for none."""
+        reached = [s for s in offered if s in self.power_levels and self.power_levels[s] <= level]
+        return max(reached, key=lambda s: self.power_levels[s], default=None)
+
     def custom_network(self, host: str, port: int, tls: bool) -> NetworkSettings:
         """Settings for a server a user named at login (its host is its network ID)."""
         host = host.lower()

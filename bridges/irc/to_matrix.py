@@ -153,7 +153,8 @@ def query_info(client: IRCClient, nick: str) -> ChatInfo:
     return ChatInfo(members=ChatMemberList(members, is_full=True), type=RoomType.DM)
 
 
-def _prefixes(conn: IRCConnection, channel: str, nick: str) -> str:
+def prefixes_of(conn: IRCConnection, channel: str, nick: str) -> str:
+    """The status symbols ``nick`` holds in ``channel`` (``""`` for none)."""
     folded = conn.casefold(nick)
     for each in conn.members(channel):
         if conn.casefold(each.nick) == folded:
@@ -389,7 +390,7 @@ async def _join(client: IRCClient, conn: IRCConnection, event: JoinEvent) -> Non
         return
     nick = event.source.nick
     client.nicks[conn.casefold(nick)] = nick
-    prefixes = _prefixes(conn, event.channel, nick)
+    prefixes = prefixes_of(conn, event.channel, nick)
     await _members(client, conn, event.channel, [member(client, conn, nick, prefixes)])
 
 
@@ -455,7 +456,7 @@ async def _nick(client: IRCClient, conn: IRCConnection, event: NickEvent) -> Non
     # A ghost stands for a nick: the old one leaves, the new one joins with its status.
     for channel in event.channels:
         old = member(client, conn, event.source.nick, membership=Membership.LEAVE)
-        new = member(client, conn, event.new_nick, _prefixes(conn, channel, event.new_nick))
+        new = member(client, conn, event.new_nick, prefixes_of(conn, channel, event.new_nick))
         await _members(client, conn, channel, [old, new])
 
 
@@ -469,7 +470,7 @@ async def _mode(client: IRCClient, conn: IRCConnection, event: ModeEvent) -> Non
     }
     if nicks:
         changed = [
-            member(client, conn, nick, _prefixes(conn, event.target, nick)) for nick in nicks
+            member(client, conn, nick, prefixes_of(conn, event.target, nick)) for nick in nicks
         ]
         await _members(client, conn, event.target, changed)
 

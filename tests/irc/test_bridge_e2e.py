@@ -14,6 +14,7 @@ from typing import Any
 
 import aiohttp
 import pytest
+from mautrix.types import RoomID, UserID
 
 from bridgekit.network import BridgeStateEvent
 from bridgekit.testing.matrix_client import MatrixTestClient
@@ -23,6 +24,7 @@ from bridges.irc.protocol import (
     IRCConnection,
     JoinEvent,
     MessageEvent,
+    ModeEvent,
     PartEvent,
     QuitEvent,
     TagMessageEvent,
@@ -330,6 +332,29 @@ async def test_members_nick_changes_modes_and_topic(
     await alice.set_room_topic(room_id, "set on Matrix")
     topic = await expect(bob, TopicEvent, lambda e: e.topic == "set on Matrix")
     assert topic.setter == nick and topic.channel == channel
+
+    # A power level given on Matrix becomes the channel status it stands for, through
+    # alice's (op) connection: carol's voice becomes op, and dave's 10 becomes voice.
+    bot = irc_bridge.bridge.bot_intent
+    levels = await bot.get_power_levels(RoomID(room_id), ignore_cache=True)
+    levels.set_user_level(UserID(alice.user_id), 100)  # a room admin on Matrix
+    await bot.set_power_levels(RoomID(room_id), levels)
+    await alice.set_user_power_level(room_id, carol_ghost, 50)
+
+    def status(nick_: str, char: str, adding: bool) -> Any:
+        return lambda e: any(
+            c.char == char and c.adding == adding and c.param == nick_ for c in e.changes
+        )
+
+    devoiced = await expect(bob, ModeEvent, status(carol.nick, "v", False))
+    assert devoiced.source.nick == nick
+    await expect(bob, ModeEvent, status(carol.nick, "o", True))
+    await alice.set_user_power_level(room_id, dave_ghost, 10)
+    await expect(bob, ModeEvent, status(dave.nick, "v", True))
+    content = await alice.get_state_event(room_id, "m.room.power_levels")
+    del content["users"][dave_ghost]  # back to the default level: no status
+    await alice.set_power_levels(room_id, content)
+    await expect(bob, ModeEvent, status(dave.nick, "v", False))
 
     bob.kick(channel, carol.nick, "out")
     await dave.stop("bye")

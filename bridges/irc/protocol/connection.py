@@ -198,6 +198,12 @@ class IRCConnection(Messaging):
         return dict(self._state.isupport.raw)
 
     @property
+    def prefix_modes(self) -> dict[str, str]:
+        """The channel status symbols the server has, by mode letter (``{"o": "@"}``)."""
+        prefix = self._state.isupport.prefix
+        return dict(zip(prefix.modes, prefix.prefixes, strict=False))
+
+    @property
     def nicklen(self) -> int:
         """The server's NICKLEN (9, RFC 1459's limit, until the server says)."""
         return int(self._state.isupport.nicklen)
