@@ -4,8 +4,7 @@ user logged in with the world's bot token."""
 
 from __future__ import annotations
 
-import asyncio
-from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
+from collections.abc import AsyncIterator, Callable, Mapping
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from typing import Any
@@ -17,6 +16,7 @@ from bridgekit.testing.bridge import BridgeSetup, run_bridge
 from bridgekit.testing.matrix_client import MatrixTestClient
 from bridgekit.testing.secrets import register_secret
 from bridgekit.testing.synapse import SynapseServer
+from bridgekit.testing.wait import eventually
 from bridges.discord.client import DiscordClient
 from bridges.discord.connector import DiscordConnector
 from tests.servers.discord import Account, Application, Channel, DiscordTestServer, Guild, Intents
@@ -168,25 +168,9 @@ async def wait_notice(client: MatrixTestClient, room_id: str, sender: str, text:
     return await client.wait_for_event(room_id, matches, timeout=60)
 
 
-async def wait_until(condition: Callable[[], Any], timeout: float = 20.0) -> Any:
-    """Poll ``condition`` (state of the test server, which has no change signal for
-    everything) until it returns something truthy, and return that."""
-    async with asyncio.timeout(timeout):
-        while True:
-            result = condition()
-            if result:
-                return result
-            await asyncio.sleep(0.05)
-
-
-async def wait_until_async(condition: Callable[[], Awaitable[Any]], timeout: float = 20.0) -> Any:
-    """Like ``wait_until``, for a check that has to ask (the homeserver, say)."""
-    async with asyncio.timeout(timeout):
-        while True:
-            result = await condition()
-            if result:
-                return result
-            await asyncio.sleep(0.1)
+#: Polling the test server's state (which has no change signal for everything) or the
+#: homeserver's: the kit's ``eventually`` takes either kind of check.
+wait_until = wait_until_async = eventually
 
 
 async def log_in(client: MatrixTestClient, harness: DiscordHarness, token: str) -> str:

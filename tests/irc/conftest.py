@@ -6,7 +6,7 @@ from __future__ import annotations
 import asyncio
 import itertools
 import secrets
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Callable
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from dataclasses import dataclass
 from typing import Any, Protocol, TypeVar
@@ -18,6 +18,7 @@ from bridgekit.testing.bridge import BridgeSetup, run_bridge
 from bridgekit.testing.inspircd import InspIRCdServer
 from bridgekit.testing.matrix_client import MatrixTestClient
 from bridgekit.testing.synapse import SynapseServer
+from bridgekit.testing.wait import eventually as eventually  # re-exported for the suite
 from bridges.irc import ids
 from bridges.irc.connector import IRCConnector
 from bridges.irc.protocol import (
@@ -228,15 +229,3 @@ async def irc_log_in(client: MatrixTestClient, harness: IRCHarness, nick: str) -
     await client.send_text(room_id, "-")
     await wait_notice(client, room_id, bot, "Successfully logged in")
     return room_id
-
-
-async def eventually(check: Callable[[], Awaitable[bool]], timeout: float = 15.0) -> None:
-    """Poll ``check`` until it returns true (for homeserver state that settles a little
-    after the event that caused it); fail after ``timeout`` seconds."""
-    deadline = asyncio.get_running_loop().time() + timeout
-    while True:
-        if await check():
-            return
-        if asyncio.get_running_loop().time() > deadline:
-            raise AssertionError(f"{check.__name__} did not hold within {timeout} s")
-        await asyncio.sleep(0.1)

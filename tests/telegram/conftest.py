@@ -3,9 +3,7 @@ running against it and the session's Synapse."""
 
 from __future__ import annotations
 
-import asyncio
-import time
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from typing import Any, Protocol
@@ -17,6 +15,7 @@ from bridgekit.testing.bridge import BridgeSetup, run_bridge
 from bridgekit.testing.matrix_client import MatrixTestClient
 from bridgekit.testing.secrets import register_secret
 from bridgekit.testing.synapse import SynapseServer
+from bridgekit.testing.wait import eventually
 from bridges.telegram.connector import TelegramConnector
 from tests.servers.telegram import TelegramTestServer, User
 
@@ -184,15 +183,6 @@ async def phone_login(
         await say(client, room_id, harness, code, "Successfully logged in")
     await eventually(lambda: harness.connected(user))
     return room_id
-
-
-async def eventually(check: Callable[[], Awaitable[bool]], timeout: float = 20.0) -> None:
-    """Poll ``check`` until it is true; fail after ``timeout`` seconds."""
-    deadline = time.monotonic() + timeout
-    while not await check():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"condition not met within {timeout}s")
-        await asyncio.sleep(0.1)
 
 
 async def portal_from_message(
