@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from dataclasses import replace
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING
@@ -154,6 +155,8 @@ class IRCClient(
         self._outcomes: dict[str, asyncio.Future[IRCEvent | None]] = {}
         self._task: asyncio.Task[None] | None = None
         self._logged_in = True
+        #: When the user last sent something through this connection (monotonic clock).
+        self.last_active = time.monotonic()
 
     @property
     def network_name(self) -> str:
@@ -245,13 +248,13 @@ class IRCClient(
             await self.login.save()
         await self.connect()
 
-    async def park(self) -> None:
+    async def park(self, why: str = _PARKED_TEXT) -> None:
         """Quit and stay disconnected, also across bridge restarts, until
         :meth:`reconnect` (the login and its portals are kept)."""
         self.login.metadata[PARKED_KEY] = True
         await self.login.save()
         await self._close()
-        await self.login.set_state(BridgeStateEvent.TRANSIENT_DISCONNECT, _PARKED_TEXT)
+        await self.login.set_state(BridgeStateEvent.TRANSIENT_DISCONNECT, why)
 
     def is_logged_in(self) -> bool:
         return self._logged_in
@@ -436,6 +439,7 @@ class IRCClient(
     # Matrix → IRC
 
     async def handle_matrix_message(self, msg: MatrixMessage) -> MatrixMessageResponse:
+        self.last_active = time.monotonic()
         if self.is_shared:
             shared = self.connector.shared
             if msg.relay is None:

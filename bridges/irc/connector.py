@@ -72,6 +72,7 @@ class IRCConnector(NetworkConnector, AliasResolving):
 
     async def logins_loaded(self) -> None:
         await self.shared.open_relays()
+        self.shared.start_idle_watch()
 
     async def resolve_alias(self, name: str) -> PublicChat | None:
         """``AliasResolving``: ``<network>_<#channel>`` of a network in operator mode."""
@@ -82,6 +83,7 @@ class IRCConnector(NetworkConnector, AliasResolving):
         return [*live, *self._handed_over.values()]
 
     async def stop(self) -> None:
+        await self.shared.stop()
         if self.identd is not None:
             await self.identd.stop()
         pending, self._handed_over = self._handed_over, {}

@@ -48,6 +48,9 @@ class SharedSettings:
     puppet_nick: str
     #: How long bridging an existing room waits for a channel operator's consent.
     consent_timeout: float = 300.0
+    #: Puppets that have not spoken for this many hours quit (0: never); the next
+    #: message of their user brings them back.
+    puppet_idle_hours: float = 0.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -235,7 +238,12 @@ def _shared(raw: Any, where: str) -> SharedSettings | None:
     timeout = raw.get("consent_timeout", 300)
     if not isinstance(timeout, int | float) or isinstance(timeout, bool) or timeout <= 0:
         raise ValueError(f"config: {where}.consent_timeout is {timeout!r}; use seconds, e.g. 300.")
-    return SharedSettings(relay_nick, puppet_nick, float(timeout))
+    idle = raw.get("puppet_idle_hours", 0)
+    if not isinstance(idle, int | float) or isinstance(idle, bool) or idle < 0:
+        raise ValueError(
+            f"config: {where}.puppet_idle_hours is {idle!r}; use hours (0 keeps them), e.g. 24."
+        )
+    return SharedSettings(relay_nick, puppet_nick, float(timeout), float(idle))
 
 
 _PROXY = re.compile(r"^(socks4|socks5|http)://([^:@/]+(:[^@/]*)?@)?[^/:@]+:\d{1,5}/?$")

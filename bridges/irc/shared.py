@@ -22,8 +22,10 @@ On a network with ``shared_channels`` on, a channel is one portal without a rece
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import re
+import time
 from dataclasses import replace
 from typing import TYPE_CHECKING
 
@@ -107,6 +109,7 @@ class SharedChannels:
         self.connector = connector
         self._puppet_locks: dict[str, asyncio.Lock] = {}
         self._tasks: set[asyncio.Task[None]] = set()
+        self._idle_task: asyncio.Task[None] | None = None
 
     # Roles
 
@@ -151,6 +154,47 @@ class SharedChannels:
         return None
 
     # Start-up
+
+    def start_idle_watch(self) -> None:
+        """Quit puppets that stayed silent for ``puppet_idle_hours`` (where set)."""
+        hours = [
+            n.shared.puppet_idle_hours
+            for n in self.connector.settings.networks.values()
+            if n.shared is not None and n.shared.puppet_idle_hours > 0
+        ]
+        if hours and self._idle_task is None:
+            every = min(60.0, min(hours) * 3600 / 4)
+            self._idle_task = asyncio.create_task(self._idle_watch(every), name="irc-idle")
+
+    async def stop(self) -> None:
+        task, self._idle_task = self._idle_task, None
+        if task is not None:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+
+    async def _idle_watch(self, every: float) -> None:
+        while True:
+            await asyncio.sleep(every)
+            now = time.monotonic()
+            for client in list(self.connector.clients.values()):
+                settings = self.settings_of(client)
+                if (
+                    settings is None
+                    or settings.puppet_idle_hours <= 0
+                    or not client.login.metadata.get(PUPPET_KEY)
+                    or client.parked
+                    or now - client.last_active < settings.puppet_idle_hours * 3600
+                ):
+                    continue
+                log.info("Puppet %s was idle; it quits until its user speaks", client.login.id)
+                try:
+                    await client.park(
+                        "Quit after a quiet while; your next message in a shared room "
+                        "brings it back."
+                    )
+                except Exception:
+                    log.exception("Could not park idle puppet %s", client.login.id)
 
     async def open_relays(self) -> None:
         """Open (or find) the relay login of every shared network."""
@@ -269,6 +313,17 @@ class SharedChannels:
         )
         if own is not None:
             return own
+        asleep = next(
+            (
+                c
+                for c in self.connector.clients_of(relay.sender_mxid)
+                if c.network_id == network_id and c.login.metadata.get(PUPPET_KEY)
+            ),
+            None,
+        )
+        if asleep is not None:  # a puppet that quit while idle comes back
+            await asleep.reconnect()
+            return asleep
         if settings is None or not settings.puppet_nick or relay_client.network is None:
             return None
         lock = self._puppet_locks.setdefault(f"{network_id}\0{relay.sender_mxid}", asyncio.Lock())
@@ -342,6 +397,8 @@ class SharedChannels:
         channel and speaks in its room again rejoins it)."""
         if client.network is None or client.network.shared is None:
             return
+        if client.parked and client.login.metadata.get(PUPPET_KEY):
+            await client.reconnect()  # quit while idle: back for this message
         conn = client.conn
         folded = ids.target_of(client.network_id, portal)
         if conn is None or folded is None:

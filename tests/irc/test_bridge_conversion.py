@@ -326,6 +326,7 @@ def test_puppet_nicks_never_hold_what_irc_forbids(name: str, local: str, nicklen
         (_shared({"puppet_nick": "{name}"}), r"shared_channels\.puppet_nick .* not a template"),
         (_shared({"puppet_nick": "fixed"}), r"must contain \{displayname\}"),
         (_shared({"puppet_nick": 5}), r"shared_channels\.puppet_nick must be text"),
+        (_shared({"puppet_idle_hours": -1}), r"shared_channels\.puppet_idle_hours is -1"),
     ],
 )
 def test_bad_settings_name_the_field(section: dict[str, Any], message: str) -> None:

@@ -19,7 +19,7 @@ from bridgekit.testing.inspircd import InspIRCdServer
 from bridgekit.testing.matrix_client import MatrixRequestError
 from bridgekit.testing.synapse import SynapseServer
 from bridges.irc.connector import IRCConnector
-from bridges.irc.protocol import IRCConnection, JoinEvent, MessageEvent, PartEvent
+from bridges.irc.protocol import IRCConnection, JoinEvent, MessageEvent, PartEvent, QuitEvent
 
 from .conftest import (
     NETWORK,
@@ -283,3 +283,30 @@ async def test_shared_rooms_and_puppets_come_back_after_a_restart(
         again = await expect(carol, MessageEvent, lambda e: e.text == "me again", 30)
         assert again.source.nick == first.source.nick
         assert [b for _, b in bodies(alice, room_id)].count("after the restart") == 1
+
+
+async def test_idle_puppets_quit_and_come_back_when_their_user_speaks(
+    synapse: SynapseServer,
+    irc_setup: BridgeSetup,
+    database_url: str,
+    inspircd: InspIRCdServer,
+    irc_connect: ConnFactory,
+    matrix_user: Any,
+) -> None:
+    channel = unique("#quiet")
+    carol = await irc_user_in(irc_connect, inspircd, channel)
+    overrides = shared_overrides(inspircd, unique("relay"), "{displayname}[m]")
+    network = overrides["network.networks"][0]
+    network["shared_channels"]["puppet_idle_hours"] = 1 / 3600  # a second
+    alice = await matrix_user("alice")
+    await alice.set_displayname(unique("Alice"))
+    async with run_bridge(IRCConnector(), irc_setup, synapse, database_url, overrides) as b:
+        harness = IRCHarness(b, irc_setup, synapse, database_url, inspircd)
+        room_id = await alice.join(alias_of(harness, channel))
+        await alice.send_text(room_id, "then silence")
+        first = await expect(carol, MessageEvent, lambda e: e.text == "then silence", 30)
+        puppet = first.source.nick
+        await expect(carol, QuitEvent, lambda e: e.source.nick == puppet, 30)
+        await alice.send_text(room_id, "back again")
+        back = await expect(carol, MessageEvent, lambda e: e.text == "back again", 30)
+        assert back.source.nick == puppet
