@@ -2,10 +2,10 @@
 
 A job that fails because the database connection was lost (PostgreSQL restarting,
 its connections terminated, SQLite busy), the database's disk is full, or the
-homeserver is down is run again with backoff, holding its queue so that a chat's order is kept. A retried job may repeat
-what it did before the failure: remote→Matrix sends reuse their transaction IDs, and a
-Matrix→network send repeats at most the one message that was in flight, as after a
-crash.
+homeserver is down is run again with backoff, holding its queue so that a chat's
+order is kept. A retried job may repeat what it did before the failure: remote→Matrix
+sends reuse their transaction IDs, and a Matrix→network send repeats at most the one
+message that was in flight, as after a crash.
 """
 
 from __future__ import annotations

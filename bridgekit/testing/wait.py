@@ -12,7 +12,9 @@ T = TypeVar("T")
 
 
 async def eventually(
-    condition: Callable[[], T | Awaitable[T]], timeout: float = 20.0, interval: float = 0.05
+    condition: Callable[[], T | Awaitable[T]],
+    timeout: float = 20.0,  # noqa: ASYNC109 - the tests pass it positionally
+    interval: float = 0.05,
 ) -> T:
     """Call ``condition`` (a function or a coroutine function) every ``interval``
     seconds until it returns something truthy, and return that. Fails with an
