@@ -42,7 +42,6 @@ from bridgekit.network import (
     PortalKey,
     ReactionHandling,
     RelayInfo,
-    RemoteChatDelete,
     RemoteChatResync,
     RemoteUserID,
     ResolvedIdentifier,
@@ -52,7 +51,7 @@ from bridgekit.network import (
     UserInfo,
 )
 
-from . import from_matrix, ids, to_matrix
+from . import from_matrix, ids, room_changes, to_matrix
 from .backfill import Backfill
 from .protocol import (
     FatalErrorEvent,
@@ -155,8 +154,10 @@ class IRCClient(
         self._outcomes: dict[str, asyncio.Future[IRCEvent | None]] = {}
         self._task: asyncio.Task[None] | None = None
         self._logged_in = True
-        #: When the user last sent something through this connection (monotonic clock).
+        #: When the user last sent something through this connection (monotonic clock),
+        #: and how many messages are on their way through it right now.
         self.last_active = time.monotonic()
+        self.speaking = 0
 
     @property
     def network_name(self) -> str:
@@ -310,7 +311,8 @@ class IRCClient(
             )
         return conn
 
-    def _target(self, conn: IRCConnection, portal: PortalKey) -> str:
+    def target_of(self, conn: IRCConnection, portal: PortalKey) -> str:
+        """The channel or nick a portal of this login stands for, as IRC writes it."""
         folded = ids.target_of(self.network_id, portal)
         if folded is None:
             raise BridgeError("This room does not belong to this IRC connection.")
@@ -398,7 +400,7 @@ class IRCClient(
         """``BackfillingNetwork``: history from the server's chathistory (an empty page
         when it offers none)."""
         conn = self.require_connection()
-        return await self.backfill.fetch(self._target(conn, portal), after, limit)
+        return await self.backfill.fetch(self.target_of(conn, portal), after, limit)
 
     # Commands
 
@@ -439,7 +441,14 @@ class IRCClient(
     # Matrix → IRC
 
     async def handle_matrix_message(self, msg: MatrixMessage) -> MatrixMessageResponse:
-        self.last_active = time.monotonic()
+        self.speaking += 1  # not idle while (re)connecting, joining and sending
+        try:
+            return await self._message(msg)
+        finally:
+            self.speaking -= 1
+            self.last_active = time.monotonic()
+
+    async def _message(self, msg: MatrixMessage) -> MatrixMessageResponse:
         if self.is_shared:
             shared = self.connector.shared
             if msg.relay is None:
@@ -449,7 +458,7 @@ class IRCClient(
                 if sent is not None:
                     return sent
         conn = self.require_connection()
-        target = self._target(conn, msg.portal)
+        target = self.target_of(conn, msg.portal)
         reply_nick = self._reply_nick(msg.reply_to)
         kind = from_matrix.kind_of(msg.msgtype)
         as_nick = self._relay_nick(conn, target, kind, msg.relay)
@@ -485,7 +494,7 @@ class IRCClient(
         if conn is None or not conn.connected or self.parked:
             return
         state = "active" if typing.typing else "done"
-        conn.send_tagmsg(self._target(conn, typing.portal), {"+typing": state})
+        conn.send_tagmsg(self.target_of(conn, typing.portal), {"+typing": state})
 
     async def handle_matrix_reaction(self, reaction: MatrixReaction) -> EmojiID | None:
         """``ReactionHandling``: a ``+draft/react`` on the message's msgid, which clients
@@ -494,7 +503,7 @@ class IRCClient(
         conn = self.require_connection()
         if ids.is_local(reaction.target.id) or len(reaction.key) > to_matrix.MAX_REACTION_LENGTH:
             return None  # the server gave that message no ID that IRC clients know
-        target = self._target(conn, reaction.portal)
+        target = self.target_of(conn, reaction.portal)
         conn.send_tagmsg(target, {"+draft/react": reaction.key, "+draft/reply": reaction.target.id})
         return None
 
@@ -506,7 +515,7 @@ class IRCClient(
         if self.is_shared and await self.connector.shared.edit_as_user(self, edit):
             return
         conn = self.require_connection()
-        target = self._target(conn, edit.portal)
+        target = self.target_of(conn, edit.portal)
         text = from_matrix.render_edit(edit, self._pills(conn, edit.portal))
         await self._send(conn, target, from_matrix.kind_of(edit.msgtype), text, {})
 
@@ -595,63 +604,12 @@ class IRCClient(
 
     async def handle_matrix_room_meta(self, change: MatrixRoomMeta) -> None:
         """``RoomMetaHandling``: a topic set on Matrix becomes the channel's topic."""
-        conn = self.require_connection()
-        target = self._target(conn, change.portal)
-        if change.topic is None:
-            raise BridgeError("IRC channels have no name or avatar to change, only a topic.")
-        if not conn.is_channel(target):
-            raise BridgeError("Private chats on IRC have no topic.")
-        await self.set_topic(target, change.topic)
+        await room_changes.room_meta(self, change)
 
     async def handle_matrix_power_levels(self, change: MatrixPowerLevels) -> None:
-        """``PowerLevelHandling``: a ghost's new power level becomes the channel status
-        it stands for (``power_levels``): ``+o``, ``+v``..., the old one taken away. The
-        server checks that the user may; its refusal reaches them."""
-        conn = self.require_connection()
-        target = self._target(conn, change.portal)
-        if not conn.is_channel(target):
-            return
-        by_symbol = {symbol: mode for mode, symbol in conn.prefix_modes.items()}
-        for user_id, level in change.users.items():
-            folded = ids.nick_of(self.network_id, user_id)
-            if folded is None:
-                continue
-            nick = self.nick_for(folded)
-            held = to_matrix.prefixes_of(conn, target, nick)
-            wanted = self.settings.status_for(level, "".join(by_symbol))
-            remove = [by_symbol[s] for s in held if s in by_symbol and s != wanted]
-            add = [by_symbol[wanted]] if wanted is not None and wanted not in held else []
-            if remove:
-                conn.set_mode(target, "-" + "".join(remove), *([nick] * len(remove)))
-            if add:
-                conn.set_mode(target, "+" + "".join(add), nick)
+        """``PowerLevelHandling``: levels of ghosts become channel statuses."""
+        await room_changes.power_levels(self, change)
 
     async def handle_matrix_membership(self, change: MatrixMembership) -> None:
-        """``MembershipHandling``: leaving a room parts its channel (or closes the
-        private chat); kicking, banning or inviting a ghost does it on IRC."""
-        folded = ids.target_of(self.network_id, change.portal)
-        conn = self.conn
-        if folded is None or conn is None:
-            return
-        is_channel = conn.is_channel(folded)
-        if change.target_mxid == self.login.user_mxid:
-            if change.membership != "leave":
-                return
-            joined = self.in_channel(folded) if is_channel else None
-            if joined is not None:
-                conn.part(joined, "Left the Matrix room")  # the part deletes the portal
-            else:
-                await self.login.queue_remote_event(RemoteChatDelete(portal=change.portal))
-            return
-        nick_folded = ids.nick_of(self.network_id, change.target_user or "")
-        if nick_folded is None or not is_channel:
-            return
-        conn = self.require_connection()
-        channel, nick = self._target(conn, change.portal), self.nick_for(nick_folded)
-        if change.membership == "invite":
-            conn.invite(nick, channel)
-        elif change.membership == "ban":
-            conn.set_mode(channel, "+b", f"{nick}!*@*")
-            conn.kick(channel, nick, change.reason)
-        elif change.membership == "leave" and change.prev_membership == "join":
-            conn.kick(channel, nick, change.reason)
+        """``MembershipHandling``: leaving, kicking, banning and inviting on IRC."""
+        await room_changes.membership(self, change)

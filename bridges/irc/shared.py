@@ -184,6 +184,7 @@ class SharedChannels:
                     or settings.puppet_idle_hours <= 0
                     or not client.login.metadata.get(PUPPET_KEY)
                     or client.parked
+                    or client.speaking
                     or now - client.last_active < settings.puppet_idle_hours * 3600
                 ):
                     continue
@@ -374,8 +375,7 @@ class SharedChannels:
         speaker = await self.speaker(relay_client, relay)
         if speaker is None:
             return None
-        await self.ensure_in_channel(speaker, msg.portal)
-        body, html = from_matrix.own_text(msg.content)
+        body, html = from_matrix.own_text(msg.content)  # it joins the channel if needed
         return await speaker.handle_matrix_message(replace(msg, relay=None, body=body, html=html))
 
     async def edit_as_user(self, relay_client: IRCClient, edit: MatrixEdit) -> bool:

@@ -297,7 +297,7 @@ async def test_idle_puppets_quit_and_come_back_when_their_user_speaks(
     carol = await irc_user_in(irc_connect, inspircd, channel)
     overrides = shared_overrides(inspircd, unique("relay"), "{displayname}[m]")
     network = overrides["network.networks"][0]
-    network["shared_channels"]["puppet_idle_hours"] = 1 / 3600  # a second
+    network["shared_channels"]["puppet_idle_hours"] = 2 / 3600  # two seconds
     alice = await matrix_user("alice")
     await alice.set_displayname(unique("Alice"))
     async with run_bridge(IRCConnector(), irc_setup, synapse, database_url, overrides) as b:
