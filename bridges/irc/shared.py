@@ -285,11 +285,27 @@ class SharedChannels:
         if isinstance(event, ChannelSyncedEvent) or getattr(event, "is_self", False):
             return True
         if not self.is_relay(client):
-            return False
+            # Its own channel status: the power level of its Matrix user.
+            return isinstance(event, ModeEvent) and any(
+                c.kind == "prefix"
+                and c.param
+                and conn.casefold(c.param) == conn.casefold(conn.nick)
+                for c in event.changes
+            )
         source = getattr(event, "source", None)
         if source is None or source.is_server:
             return True
         return conn.casefold(source.nick) not in self.own_nicks(client.network_id, conn)
+
+    def reports(self, client: IRCClient, conn: IRCConnection, nick: str) -> bool:
+        """Whether ``client`` reports ``nick``'s membership and status: in operator
+        mode the relay reports everyone but the bridge's nicks, another connection
+        only itself (its channel status becomes its Matrix user's power level)."""
+        if not client.is_shared:
+            return True
+        if self.is_relay(client):
+            return conn.casefold(nick) not in self.own_nicks(client.network_id, conn)
+        return conn.casefold(nick) == conn.casefold(conn.nick)
 
     def is_own_nick(self, client: IRCClient, conn: IRCConnection, nick: str) -> bool:
         """Whether ``nick`` is one of the bridge's connections on a shared network."""

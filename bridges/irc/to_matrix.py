@@ -130,15 +130,19 @@ def channel_info(
     know the members, i.e. we are in the channel). In operator mode the bridge's own
     connections are left out (their users are in the room themselves) and the room is
     public under the channel's alias."""
+    shared = client.connector.shared
+    # In operator mode only the relay sees the channel for everyone; another
+    # connection tells only its own status, if it has one.
+    whole = not client.is_shared or shared.is_relay(client)
     listed = [
         member(client, conn, m.nick, m.prefixes)
         for m in members
-        if not client.connector.shared.is_own_nick(client, conn, m.nick)
+        if shared.reports(client, conn, m.nick) and (whole or m.prefixes)
     ]
     return ChatInfo(
         name=channel,
         topic=topic,
-        members=ChatMemberList(listed, is_full=bool(listed)),
+        members=ChatMemberList(listed, is_full=bool(listed) and whole),
         type=RoomType.GROUP,
         alias=f"{client.network_id}_{conn.casefold(channel)}" if client.is_shared else None,
     )
@@ -463,10 +467,11 @@ async def _nick(client: IRCClient, conn: IRCConnection, event: NickEvent) -> Non
 async def _mode(client: IRCClient, conn: IRCConnection, event: ModeEvent) -> None:
     if not event.is_channel:
         return
+    shared = client.connector.shared
     nicks = {
         c.param: None
         for c in event.changes
-        if c.kind == "prefix" and c.param and not _own(client, conn, client.user_id(c.param))
+        if c.kind == "prefix" and c.param and shared.reports(client, conn, c.param)
     }
     if nicks:
         changed = [

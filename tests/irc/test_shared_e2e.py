@@ -136,6 +136,15 @@ async def test_two_matrix_users_share_a_channel_and_each_irc_line_arrives_once(
             assert harness.ghost(nick) not in members
         assert harness.bridge.is_ghost(carol_ghost)
 
+        # A puppet's channel status is its Matrix user's power level in the room.
+        carol.set_mode(channel, "+o", from_alice.source.nick)
+
+        async def alice_is_op() -> bool:
+            content = await alice.get_state_event(room_id, "m.room.power_levels")
+            return content.get("users", {}).get(alice.user_id) == 50
+
+        await eventually(alice_is_op, 30)
+
         # Leaving the room parts the channel; the room stays for the others.
         await bob.leave(room_id)
         await expect(carol, PartEvent, lambda e: e.source.nick == from_bob.source.nick, 30)
