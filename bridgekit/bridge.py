@@ -11,7 +11,6 @@ from typing import TYPE_CHECKING, Any, BinaryIO, cast
 
 import aiohttp
 from mautrix.appservice import IntentAPI
-from mautrix.appservice.state_store.asyncpg import PgASStateStore
 from mautrix.errors import MatrixConnectionError, MatrixRequestError
 from mautrix.types import (
     EventContent,
@@ -45,6 +44,7 @@ from .db.errors import explain_database_error
 from .ghost import Ghost
 from .matrix.appservice import BridgeAppService
 from .matrix.handler import MatrixHandler
+from .matrix.state_store import CachedStateStore
 from .media import MediaLinks, decrypt_in_place, fetch_capped
 from .metrics import BridgeMetrics
 from .network.connector import NetworkConnector
@@ -116,7 +116,7 @@ class Bridge:
             bot_localpart=config["appservice.bot.username"],
             id=config["appservice.id"],
             verify_ssl=bool(config.get("homeserver.verify_ssl", True)),
-            state_store=PgASStateStore(self.db),
+            state_store=CachedStateStore(self.db),
             bridge_name=connector.name.network_id,
             ephemeral_events=bool(config.get("appservice.ephemeral_events", True))
             or self.encryption_enabled,
@@ -158,7 +158,7 @@ class Bridge:
             raise StartupError(f"The network section of the config is wrong: {e}") from e
         try:
             await self.db.start()
-            await PgASStateStore.upgrade_table.upgrade(self.db)
+            await CachedStateStore.upgrade_table.upgrade(self.db)
         except Exception as e:
             explanation = explain_database_error(e)
             if explanation is None:
@@ -500,6 +500,7 @@ class Bridge:
             await login.client.disconnect()
             self.logins.pop(login.id, None)
             await self.logins_db.delete(login.id)
+            self.portals_db.forget_login(login.id)
             log.info("Login %s of %s logged out", login.id, login.user_mxid)
 
     async def push_state(self, login: UserLogin) -> None:

@@ -155,6 +155,10 @@ def main(factory: ConnectorFactory | None = None, argv: list[str] | None = None)
             sys.exit(_check_config(config, args.registration, connector))
         level = str(config.get("logging.level") or "INFO").upper()
         logging.getLogger().setLevel(level)
+        if logging.getLogger().getEffectiveLevel() > logging.DEBUG:
+            # aiohttp logs every request at INFO: a line (and its formatting) for each
+            # homeserver transaction, so one per bridged message. Kept at DEBUG.
+            logging.getLogger("aiohttp.access").setLevel(logging.WARNING)
         validate(config)
     except ConfigError as e:
         sys.exit(str(e))

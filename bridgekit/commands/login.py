@@ -8,7 +8,6 @@ import logging
 import re
 from typing import TYPE_CHECKING
 
-import segno
 from mautrix.errors import MatrixRequestError
 from mautrix.types import EventID, EventType, RoomID, TextMessageEventContent
 
@@ -114,6 +113,9 @@ async def _send_qr(bridge: Bridge, room_id: RoomID, data: str) -> None:
     """The QR code as an image (its text as the fallback body, for clients without
     images and for copying)."""
     png = io.BytesIO()
+    # Imported here: only QR logins need it, and it takes most of a megabyte.
+    import segno
+
     segno.make(data, error="m").save(png, kind="png", scale=8, border=4)
     image = png.getvalue()
     media = await bridge.upload_for_room(bridge.bot_intent, room_id, image, "image/png", "qr.png")

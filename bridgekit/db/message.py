@@ -9,6 +9,7 @@ from mautrix.util.async_db import Database
 
 from ..network.ids import LoginID, MessageID, PartID, PortalID, PortalKey, RemoteUserID
 from ..network.matrix import MessageRecord
+from .round_trip import fetch
 
 _COLUMNS = "portal_id, portal_receiver, id, part_id, mxid, room_id, sender_id, timestamp, metadata"
 
@@ -54,14 +55,17 @@ class MessageStore:
         )
 
     async def insert_many(self, records: list[MessageRecord]) -> None:
-        """Insert several rows in one transaction (all of them or none)."""
-        conn: Any
-        async with self.db.acquire() as conn, conn.transaction():
-            for record in records:
-                await conn.execute(
-                    f"INSERT INTO message ({_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
-                    *_values(record),
-                )
+        """Insert several rows, all of them or none: one statement, so one round trip
+        to the database however many parts the message has."""
+        if not records:
+            return
+        width = len(_values(records[0]))
+        rows = ", ".join(
+            "(" + ", ".join(f"${i * width + j + 1}" for j in range(width)) + ")"
+            for i in range(len(records))
+        )
+        values = [value for record in records for value in _values(record)]
+        await self.db.execute(f"INSERT INTO message ({_COLUMNS}) VALUES {rows}", *values)
 
     async def parts(self, portal: PortalKey, message_id: MessageID) -> list[MessageRecord]:
         """Every part of a message, first part first."""
@@ -75,14 +79,15 @@ class MessageStore:
         return [_record(row) for row in rows]
 
     async def exists(self, portal: PortalKey, message_id: MessageID) -> bool:
-        return bool(
-            await self.db.fetchval(
-                "SELECT 1 FROM message WHERE portal_id=$1 AND portal_receiver=$2 AND id=$3",
-                portal.id,
-                portal.receiver or "",
-                message_id,
-            )
+        """Whether the message is bridged (asked for every remote message: one trip)."""
+        rows = await fetch(
+            self.db,
+            "SELECT 1 FROM message WHERE portal_id=$1 AND portal_receiver=$2 AND id=$3 LIMIT 1",
+            portal.id,
+            portal.receiver or "",
+            message_id,
         )
+        return bool(rows)
 
     async def by_mxid(self, mxid: str) -> MessageRecord | None:
         row = await self.db.fetchrow(f"SELECT {_COLUMNS} FROM message WHERE mxid=$1", mxid)

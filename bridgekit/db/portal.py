@@ -51,10 +51,17 @@ def _record(row: Any) -> PortalRecord:
 
 
 class PortalStore:
-    """Reads and writes ``portal``. Portals are loaded one at a time, on demand."""
+    """Reads and writes ``portal``. Portals are loaded one at a time, on demand.
+
+    Which logins are in a chat (``user_portal``) is asked for every remote message (a
+    login new to the chat gets its owner invited), so the answer is kept in memory
+    once read; this store is the table's only writer, and a deleted login's rows
+    (removed by the database's cascade) are dropped with :meth:`forget_login`.
+    """
 
     def __init__(self, db: Database) -> None:
         self.db = db
+        self._logins: dict[PortalKey, set[LoginID]] = {}
 
     async def get(self, key: PortalKey) -> PortalRecord | None:
         row = await self.db.fetchrow(
@@ -95,6 +102,7 @@ class PortalStore:
         )
 
     async def delete(self, key: PortalKey) -> None:
+        self._logins.pop(key, None)
         await self.db.execute(
             "DELETE FROM portal WHERE id=$1 AND receiver=$2", key.id, key.receiver or ""
         )
@@ -108,15 +116,26 @@ class PortalStore:
             key.id,
             key.receiver or "",
         )
+        known = self._logins.get(key)
+        if known is not None:
+            known.add(login_id)
 
     async def logins_in(self, key: PortalKey) -> list[LoginID]:
         """Logins known to be in the chat."""
-        rows = await self.db.fetch(
-            "SELECT login_id FROM user_portal WHERE portal_id=$1 AND portal_receiver=$2",
-            key.id,
-            key.receiver or "",
-        )
-        return [LoginID(row["login_id"]) for row in rows]
+        known = self._logins.get(key)
+        if known is None:
+            rows = await self.db.fetch(
+                "SELECT login_id FROM user_portal WHERE portal_id=$1 AND portal_receiver=$2",
+                key.id,
+                key.receiver or "",
+            )
+            known = self._logins.setdefault(key, {LoginID(row["login_id"]) for row in rows})
+        return sorted(known)
+
+    def forget_login(self, login_id: LoginID) -> None:
+        """Drop a deleted login from the remembered chats (its rows went with it)."""
+        for logins in self._logins.values():
+            logins.discard(login_id)
 
     async def keys_of_login(self, login_id: LoginID) -> list[PortalKey]:
         """Portals that ``login_id`` is known to be in."""

@@ -134,6 +134,12 @@ class MatrixHandler:
         if not isinstance(event_id, str) or not isinstance(room_id, str):
             log.warning("Skipping an event without event_id/room_id")
             return False
+        if "state_key" not in raw and (
+            self.bridge.is_bridge_user(str(raw.get("sender"))) or self._sent_by_us(raw)
+        ):
+            # The echo of a message the bridge sent: ``_route`` would only drop it, so it
+            # is not stored either (two database writes per bridged message saved).
+            return False
         return await self.bridge.inbox.accept(event_id, room_id, raw)
 
     async def replay_inbox(self) -> None:

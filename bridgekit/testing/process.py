@@ -29,9 +29,14 @@ __all__ = ["BridgeProcess", "bridge_process"]
 
 class BridgeProcess:
     """``python <args>`` as a child process that answers the appservice API on
-    ``port``; each start writes its output to a new ``bridge-<n>.log`` in ``log_dir``."""
+    ``port``; each start writes its output to a new ``bridge-<n>.log`` in ``log_dir``.
+    ``python`` is this interpreter unless given (a benchmark may run the bridge from a
+    virtualenv that has only its runtime dependencies)."""
 
-    def __init__(self, args: Sequence[str], port: int, log_dir: Path) -> None:
+    def __init__(
+        self, args: Sequence[str], port: int, log_dir: Path, python: str = sys.executable
+    ) -> None:
+        self.python = python
         self.args = list(args)
         self.port = port
         self.log_dir = log_dir
@@ -48,7 +53,7 @@ class BridgeProcess:
         self.starts += 1
         with self.log.open("wb") as output:
             self.process = await asyncio.create_subprocess_exec(
-                sys.executable, *self.args, stdout=output, stderr=asyncio.subprocess.STDOUT
+                self.python, *self.args, stdout=output, stderr=asyncio.subprocess.STDOUT
             )
         url = f"http://127.0.0.1:{self.port}/_matrix/mau/ready"
         async with aiohttp.ClientSession() as http:
@@ -84,14 +89,14 @@ class BridgeProcess:
 
 @asynccontextmanager
 async def bridge_process(
-    config: Config, directory: Path, args: Sequence[str]
+    config: Config, directory: Path, args: Sequence[str], python: str = sys.executable
 ) -> AsyncIterator[BridgeProcess]:
     """Write ``config`` to ``directory/config.yaml``, start ``python <args> -c <it>``
     and stop it when the block ends."""
     config_file = directory / "config.yaml"
     config_file.write_text(config.dump())
     process = BridgeProcess(
-        [*args, "-c", str(config_file)], int(config["appservice.port"]), directory
+        [*args, "-c", str(config_file)], int(config["appservice.port"]), directory, python
     )
     await process.start()
     try:

@@ -149,6 +149,11 @@ class SynapseServer:
         return f"http://127.0.0.1:{self.port}"
 
     @property
+    def pid(self) -> int | None:
+        """The homeserver's process ID while it runs (benchmarks read its CPU time)."""
+        return self._process.pid if self._process is not None else None
+
+    @property
     def server_name(self) -> str:
         """The homeserver's name: the part after the colon in user IDs."""
         return self._server_name
