@@ -16,6 +16,9 @@ one every 2 s). One Matrix user logs into each. Measured in one run:
 - a burst of ``--flood-n`` through a third network, ``matched``, whose flood policy
   (5 lines at once, then one every 1.5 s) matches heisenbridge's pacing;
 - the process RSS before the bridge started and after the run;
+- the bridge as its own process (``python -m bridges.irc``) with one user in one
+  channel, heisenbridge's set-up: its RSS, and its CPU per 1,000 messages read
+  from /proc (``bench.irc_process``);
 - with ``--heisenbridge PYTHON`` (an interpreter that has heisenbridge installed),
   heisenbridge on the same Synapse and InspIRCd, same scenarios, and the ratios.
 """
@@ -24,6 +27,7 @@ from __future__ import annotations
 
 import asyncio
 import shutil
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -52,6 +56,7 @@ from .common import (
 )
 from .heisenbridge import heisenbridge_registration, heisenbridge_rows
 from .irc_flows import NET, PACE, irc_to_matrix, log_in_and_join, matrix_to_irc
+from .irc_process import ProcessFigures, process_rows, process_setup
 
 #: Network ID → flood section (None: the bridge's default policy).
 FLOOD_POLICIES: dict[str, dict[str, Any] | None] = {
@@ -78,7 +83,12 @@ def _fresh_dir(workdir: Path) -> None:
 
 
 async def run(
-    workdir: Path, n: int, paced_n: int, flood_n: int, heisenbridge: str | None
+    workdir: Path,
+    n: int,
+    paced_n: int,
+    flood_n: int,
+    heisenbridge: str | None,
+    bridge_python: str,
 ) -> tuple[list[Result], str]:
     """Start the servers and the IRC bridge in ``workdir``, measure, stop everything."""
     await asyncio.to_thread(_fresh_dir, workdir)
@@ -86,7 +96,12 @@ async def run(
     await asyncio.to_thread(ircd.start)
     setup = BridgeSetup.new("irc")
     ceiling = ceiling_registration()
-    registrations = [setup.registration(IRCConnector()), ceiling]
+    proc_setup = process_setup()
+    registrations = [
+        setup.registration(IRCConnector()),
+        proc_setup.registration(IRCConnector()),
+        ceiling,
+    ]
     hb_registration = heisenbridge_registration(free_port())
     if heisenbridge:
         registrations.append(hb_registration)
@@ -158,6 +173,21 @@ async def run(
                 ),
             ]
         rss_after = rss_mb()
+        # Stopped so that it is not at work next to the bridge process measured next.
+        await asyncio.to_thread(thread.stop)
+        thread = None
+        process = await process_rows(
+            proc_setup,
+            workdir / "process",
+            synapse,
+            ircd,
+            friend,
+            receiver,
+            n,
+            paced_n,
+            bridge_python,
+        )
+        results += process.rows
         hb_rss: float | None = None
         if heisenbridge:
             rows, hb_rss = await heisenbridge_rows(
@@ -173,7 +203,7 @@ async def run(
                 flood_n,
             )
             results += rows
-        return results, _assess(results, rss_before, rss_after, hb_rss)
+        return results, _assess(results, rss_before, rss_after, process, hb_rss)
     finally:
         if friend is not None:
             await friend.stop()
@@ -190,7 +220,11 @@ def _pick(results: list[Result], prefix: str) -> Result | None:
 
 
 def _assess(
-    results: list[Result], rss_before: float, rss_after: float, hb_rss: float | None
+    results: list[Result],
+    rss_before: float,
+    rss_after: float,
+    process: ProcessFigures,
+    hb_rss: float | None,
 ) -> str:
     def get(prefix: str) -> Result:
         found = _pick(results, prefix)
@@ -236,15 +270,28 @@ def _assess(
             f"{hb_in.p50:.1f} ms | {met(i2m_paced.p50 <= hb_in.p50)} |",
             f"| paced p50 Matrix → IRC vs heisenbridge | {m2i_paced.p50:.1f} vs "
             f"{hb_out.p50:.1f} ms | {met(m2i_paced.p50 <= hb_out.p50)} |",
-            f"| RSS ≤ heisenbridge's | bridgekit adds {rss_after - rss_before:.0f} MB "
-            f"to an in-process driver; heisenbridge process {hb_rss:.0f} MB | see notes |",
+            f"| RSS ≤ heisenbridge's (own process, one user, one channel) "
+            f"| {process.rss_after:.0f} MB vs {hb_rss:.0f} MB "
+            f"| {met(process.rss_after <= hb_rss)} |",
         ]
+        proc_in = _pick(results, "bridgekit process IRC → Matrix, paced")
+        if proc_in is not None and proc_in.cpu_per_1000 and hb_in.cpu_per_1000:
+            rows.append(
+                "| CPU per 1,000 IRC → Matrix ≤ heisenbridge's (own process, paced) "
+                f"| {proc_in.cpu_per_1000:.2f} s vs {hb_in.cpu_per_1000:.2f} s "
+                f"| {met(proc_in.cpu_per_1000 <= hb_in.cpu_per_1000)} |"
+            )
     notes = (
-        f"Process RSS: {rss_before:.0f} MB before the bridge started (driver, test "
-        f"clients, all imports), {rss_after:.0f} MB after the run: the bridge with three "
-        f"logins and three channels added about {rss_after - rss_before:.0f} MB. "
-        "CPU s/1000: for bridgekit the CPU time of every thread but the driver's, for "
-        "heisenbridge its process's CPU time, per 1,000 messages."
+        f"In-process RSS: {rss_before:.0f} MB before the bridge started (driver, test "
+        f"clients, all imports), {rss_after:.0f} MB after the run (three logins, three "
+        f"channels). The bridge as its own process (`python -m bridges.irc`, one user in "
+        f"one channel, the `bridgekit process` rows): {process.rss_joined:.0f} MB once "
+        f"joined, {process.rss_after:.0f} MB after its rows; idle (joined, no traffic) it "
+        f"used {process.idle_cpu * 1000:.1f} ms of CPU per second, which the paced rows "
+        "include (at 5 msgs/s, 1 ms/s idle adds 0.2 s per 1,000 messages). "
+        "CPU s/1000: for the in-process bridge the CPU time of every thread but the "
+        "driver's; for the `bridgekit process` rows and heisenbridge the process's CPU "
+        "time from /proc, per 1,000 messages."
     )
     return "## Targets\n\n" + "\n".join(rows) + "\n\n" + notes
 
@@ -259,10 +306,23 @@ def main() -> None:
         metavar="PYTHON",
         help="an interpreter with heisenbridge installed: measure it side by side",
     )
+    parser.add_argument(
+        "--bridge-python",
+        metavar="PYTHON",
+        default=sys.executable,
+        help="the interpreter of the bridge-as-its-own-process rows (default: this one)",
+    )
     args = parser.parse_args()
     setup_logging(args.verbose)
     results, targets = asyncio.run(
-        run(args.workdir / "irc", args.n, args.paced_n, args.flood_n, args.heisenbridge)
+        run(
+            args.workdir / "irc",
+            args.n,
+            args.paced_n,
+            args.flood_n,
+            args.heisenbridge,
+            args.bridge_python,
+        )
     )
     report(
         "irc",

@@ -21,6 +21,7 @@ import asyncio
 import shutil
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 
 from bridgekit.bridge import Bridge
@@ -41,6 +42,7 @@ from .common import (
     SyncReceiver,
     base_parser,
     body,
+    cpu_seconds,
     parse_body,
     report,
     rss_mb,
@@ -160,7 +162,19 @@ def _ratio(value: float, ceiling: float) -> str:
     return f"{value / ceiling:.2f}x" if ceiling else "-"
 
 
-def assess(results: list[Result], bridge_rss: float) -> tuple[dict[str, str], str]:
+@dataclass(frozen=True, slots=True)
+class HomeserverLoad:
+    """Synapse's CPU seconds per 1,000 messages of the 1-portal and the spread burst,
+    and its CPU seconds per second of the spread burst (its busy share of a core)."""
+
+    one_per_1000: float
+    many_per_1000: float
+    many_busy: float
+
+
+def assess(
+    results: list[Result], bridge_rss: float, homeserver: HomeserverLoad
+) -> tuple[dict[str, str], str]:
     """Ratios per scenario and the targets section."""
     seq = by_name(results, "appservice send, sequential")
     par = by_name(results, "appservice send, 8 in flight")
@@ -202,7 +216,11 @@ def assess(results: list[Result], bridge_rss: float) -> tuple[dict[str, str], st
         f"process): {bridge_rss:.0f} MB. CPU s/1000 is the CPU time of every thread but "
         "the driver's (bridge loop + aiosqlite workers) per 1,000 messages, idle time "
         "of the scenario included. Out-of-order counts for the 8-in-flight rows are "
-        "expected: concurrent sends have no order."
+        "expected: concurrent sends have no order. Synapse's CPU per 1,000 messages: "
+        f"{homeserver.one_per_1000:.1f} s in the 1-portal burst, "
+        f"{homeserver.many_per_1000:.1f} s in the {many.name.split(', ')[1]} burst, during "
+        f"which it was busy {homeserver.many_busy:.2f} CPU-seconds per second (it handles "
+        "requests on one thread: near 1.0 it is the limit)."
     )
     return ratios, "## Targets\n\n" + "\n".join(rows) + "\n\n" + notes
 
@@ -221,6 +239,8 @@ async def run(workdir: Path, n: int, paced_n: int, portals: int) -> tuple[list[R
     placeholder = LoopbackConnector()
     synapse = SynapseServer(workdir / "synapse", [setup.registration(placeholder), ceiling])
     await asyncio.to_thread(synapse.start)
+    assert synapse.pid is not None
+    synapse_pid = synapse.pid
     thread: BridgeThread | None = None
     receiver: SyncReceiver | None = None
     try:
@@ -252,20 +272,22 @@ async def run(workdir: Path, n: int, paced_n: int, portals: int) -> tuple[list[R
                 paced_n,
                 PACE,
             )
-            results.append(
-                await remote_burst(
-                    "loopback → Matrix, 1 portal, burst", thread, world, receiver, ["one"], n
-                )
+            hs_before = cpu_seconds(synapse_pid)
+            one = await remote_burst(
+                "loopback → Matrix, 1 portal, burst", thread, world, receiver, ["one"], n
             )
-            results.append(
-                await remote_burst(
-                    f"loopback → Matrix, {portals} portals, burst",
-                    thread,
-                    world,
-                    receiver,
-                    chats,
-                    n,
-                )
+            hs_one = cpu_seconds(synapse_pid) - hs_before
+            results.append(one)
+            hs_before = cpu_seconds(synapse_pid)
+            many = await remote_burst(
+                f"loopback → Matrix, {portals} portals, burst", thread, world, receiver, chats, n
+            )
+            hs_many = cpu_seconds(synapse_pid) - hs_before
+            results.append(many)
+            homeserver = HomeserverLoad(
+                hs_one * 1000 / max(one.sent, 1),
+                hs_many * 1000 / max(many.sent, 1),
+                hs_many / max(many.elapsed, 1e-9),
             )
             results.append(
                 await remote_burst(
@@ -288,7 +310,7 @@ async def run(workdir: Path, n: int, paced_n: int, portals: int) -> tuple[list[R
                     "Matrix → loopback, 8 in flight", alice, room_one, receiver, n, 8, network_tag
                 )
             )
-        ratios, targets = assess(results, rss_mb())
+        ratios, targets = assess(results, rss_mb(), homeserver)
         return results, table(results, ratios) + "\n\n" + targets
     finally:
         if receiver is not None:
