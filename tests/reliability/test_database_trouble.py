@@ -18,6 +18,8 @@ from bridgekit.testing.loopback import LoopbackConnector, LoopbackWorld
 from bridgekit.testing.postgres import create_database, drop_database
 from bridgekit.testing.synapse import SynapseServer
 
+from .chat import group_with_bob
+
 ROUNDS = 3
 PER_ROUND = 5
 
@@ -58,20 +60,7 @@ async def test_lost_database_connections_lose_and_double_nothing(
         LoopbackConnector(world), loopback_setup, synapse, bridge_database
     ) as bridge:
         alice = await matrix_user("alice")
-        world.add_account("alice", "pw")
-        world.add_account("bob", "x")
-        world.add_chat("g1", "Outage", ["alice", "bob"])
-        management = await alice.create_room(invite=[str(bridge.bot_mxid)], is_direct=True)
-        await alice.wait_for_message(management, sender=str(bridge.bot_mxid))
-        for answer in ("login", "alice", "pw"):
-            await alice.send_text(management, answer)
-        await alice.wait_for_event(
-            management, lambda e: "Successfully" in e.get("content", {}).get("body", "")
-        )
-        await world.send_message("g1", "bob", "before")
-        room = await alice.wait_for_invite()
-        await alice.join(room)
-        await alice.wait_for_message(room, body="before")
+        room = await group_with_bob(alice, bridge, world)
 
         for round_ in range(ROUNDS):
             killed = await _terminate_connections(postgres_server_url, bridge_database)
@@ -162,20 +151,7 @@ async def test_a_database_that_refuses_connections_for_a_while_loses_nothing(
     world = LoopbackWorld()
     async with run_bridge(LoopbackConnector(world), loopback_setup, synapse, through_proxy) as b:
         alice = await matrix_user("alice")
-        world.add_account("alice", "pw")
-        world.add_account("bob", "x")
-        world.add_chat("g1", "Outage", ["alice", "bob"])
-        management = await alice.create_room(invite=[str(b.bot_mxid)], is_direct=True)
-        await alice.wait_for_message(management, sender=str(b.bot_mxid))
-        for answer in ("login", "alice", "pw"):
-            await alice.send_text(management, answer)
-        await alice.wait_for_event(
-            management, lambda e: "Successfully" in e.get("content", {}).get("body", "")
-        )
-        await world.send_message("g1", "bob", "before")
-        room = await alice.wait_for_invite()
-        await alice.join(room)
-        await alice.wait_for_message(room, body="before")
+        room = await group_with_bob(alice, b, world)
 
         # PostgreSQL is unreachable for a few seconds while both sides keep talking.
         await proxy.cut()

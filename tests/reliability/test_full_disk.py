@@ -17,6 +17,8 @@ from bridgekit.testing.bridge import BridgeSetup, run_bridge
 from bridgekit.testing.loopback import LoopbackConnector, LoopbackWorld
 from bridgekit.testing.synapse import SynapseServer
 
+from .chat import group_with_bob
+
 PER_SIDE = 20
 
 
@@ -57,20 +59,7 @@ async def test_a_full_disk_loses_and_doubles_nothing(
     database = f"sqlite:///{tmp_path / 'bridge.db'}"
     async with run_bridge(LoopbackConnector(world), loopback_setup, synapse, database) as bridge:
         alice = await matrix_user("alice")
-        world.add_account("alice", "pw")
-        world.add_account("bob", "x")
-        world.add_chat("g1", "Full disk", ["alice", "bob"])
-        management = await alice.create_room(invite=[str(bridge.bot_mxid)], is_direct=True)
-        await alice.wait_for_message(management, sender=str(bridge.bot_mxid))
-        for answer in ("login", "alice", "pw"):
-            await alice.send_text(management, answer)
-        await alice.wait_for_event(
-            management, lambda e: "Successfully" in e.get("content", {}).get("body", "")
-        )
-        await world.send_message("g1", "bob", "before")
-        room = await alice.wait_for_invite()
-        await alice.join(room)
-        await alice.wait_for_message(room, body="before")
+        room = await group_with_bob(alice, bridge, world, "Full disk")
 
         await _fill_up(bridge.db)
         keeper = asyncio.create_task(_keep_full(bridge.db))
